@@ -1,0 +1,176 @@
+# Copyright (c) velero_ops.tuning contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What each Velero release does: one table, keyed by minor version, with patch-level facts.
+
+Every fact carries its source in ``docs/sizing-model.md`` (section "Release table"); the
+short comments here name the PR or file so a reader can check a row without the doc.
+Pure Python, no Ansible imports; raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing as t
+
+SUPPORTED_RANGE = "1.12.0 to 1.18.x"
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+][0-9A-Za-z.-]+)?$")
+
+MaintenanceMechanism = t.Literal["in-server", "server-flags", "configmap"]
+NodeAgentConfig = t.Literal["none", "fixed-name", "flag"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Minor:
+    """Facts shared by every patch release of one Velero minor version."""
+
+    minor: int
+    newest_known_patch: int
+    # pkg/cmd/server/server.go (<=1.14) / pkg/cmd/server/config/config.go (1.15+); PR #7311 raised 20/30 -> 100/100 in 1.14.
+    default_client_qps: float
+    default_client_burst: int
+    # PR #8166 (1.15): server argv passed to plugin processes; before, plugins ran at client-go's 5/10.
+    plugins_inherit_server_flags: bool
+    # 1.12-1.13 maintenance inside the server; 1.14 Job + server flags; 1.15+ ConfigMap (flags removed in 1.17).
+    maintenance_mechanism: MaintenanceMechanism
+    maintenance_server_flags: bool
+    maintenance_configmap: bool
+    # go.mod replace -> project-velero/kopia fork (kopia.md section 2.1).
+    kopia_version: str
+    # kopia PR #4139 (compaction memory 15.4 GB -> 7.1 GB for 21M entries), in Velero's fork from 1.15.
+    compaction_bytes_per_entry: int
+    # kopia bigmap tempfile bug (#2415, fixed by PR #4504 in kopia 0.20): GC sets stay on the Go heap before Velero 1.17.
+    gc_sets_on_heap: bool
+    # client-go >= 0.26 asks for aggregated discovery (Velero 1.14+); plugins use it from 1.16 (PR #8353).
+    server_aggregated_discovery: bool
+    plugins_aggregated_discovery: bool
+    # Node-agent ConfigMap: none (1.12), fixed name node-agent-config (1.13-1.14), --node-agent-configmap (1.15+).
+    node_agent_config: NodeAgentConfig
+    node_agent_pod_resources: bool
+    # pkg/install/resources.go DefaultNodeAgentPod*: 500m/512Mi/1000m/1Gi in 1.12-1.13, unbounded ("0") from 1.14.
+    node_agent_default_resources: bool
+    # --backup-repository-configmap (1.15+): cacheLimitMB (1.15, PR #8093), fullMaintenanceInterval (1.16, PR #8581).
+    backup_repository_configmap: bool
+    full_maintenance_interval: bool
+    # Repo-maintenance ConfigMap keepLatestMaintenanceJobs / priorityClassName (1.17, PR #9135).
+    keep_latest_in_configmap: bool
+    # BackupRepository status.recentMaintenance (1.16, PR #8532); deterministic repo names (1.16, PR #8808).
+    recent_maintenance_status: bool
+    deterministic_repository_names: bool
+    # pkg/repository/udmrepo/kopialib/backend/common.go: 5000 MB from 1.15; 2000+2000 MB fixed before.
+    default_cache_limit_mb: int
+    # Server uploader default: restic through 1.16, kopia from 1.17.
+    default_uploader: str
+
+
+# The table reads as a changelog: 1.12 in full, then what each minor changed.
+_V1_12 = Minor(
+    minor=12, newest_known_patch=4, default_client_qps=20.0, default_client_burst=30,
+    plugins_inherit_server_flags=False, maintenance_mechanism="in-server", maintenance_server_flags=False,
+    maintenance_configmap=False, kopia_version="0.13.0-velero.1", compaction_bytes_per_entry=735,
+    gc_sets_on_heap=True, server_aggregated_discovery=False, plugins_aggregated_discovery=False,
+    node_agent_config="none", node_agent_pod_resources=False, node_agent_default_resources=True,
+    backup_repository_configmap=False, full_maintenance_interval=False, keep_latest_in_configmap=False,
+    recent_maintenance_status=False, deterministic_repository_names=False, default_cache_limit_mb=4000,
+    default_uploader="restic",
+)
+_V1_13 = dataclasses.replace(_V1_12, minor=13, newest_known_patch=2, kopia_version="0.14.1 (fork 20231023)",
+                             node_agent_config="fixed-name")
+_V1_14 = dataclasses.replace(_V1_13, minor=14, newest_known_patch=1, default_client_qps=100.0, default_client_burst=100,
+                             maintenance_mechanism="server-flags", maintenance_server_flags=True,
+                             kopia_version="0.17.0 (fork 20240417)", server_aggregated_discovery=True,
+                             node_agent_default_resources=False)
+_V1_15 = dataclasses.replace(_V1_14, minor=15, newest_known_patch=2, plugins_inherit_server_flags=True,
+                             maintenance_mechanism="configmap", maintenance_configmap=True,
+                             kopia_version="0.17.0 (fork 20241016)", compaction_bytes_per_entry=340,
+                             node_agent_config="flag", node_agent_pod_resources=True,
+                             backup_repository_configmap=True, default_cache_limit_mb=5000)
+_V1_16 = dataclasses.replace(_V1_15, minor=16, newest_known_patch=2, kopia_version="0.19.0",
+                             plugins_aggregated_discovery=True, full_maintenance_interval=True,
+                             recent_maintenance_status=True, deterministic_repository_names=True)
+_V1_17 = dataclasses.replace(_V1_16, minor=17, newest_known_patch=1, maintenance_server_flags=False,
+                             kopia_version="0.21.1", gc_sets_on_heap=False, keep_latest_in_configmap=True,
+                             default_uploader="kopia")
+_V1_18 = dataclasses.replace(_V1_17, minor=18, newest_known_patch=1, kopia_version="0.22.3")
+_MINORS: dict[int, Minor] = {facts.minor: facts for facts in (_V1_12, _V1_13, _V1_14, _V1_15, _V1_16, _V1_17, _V1_18)}
+
+# Velero-wide constants (unchanged 1.12-1.18.1).
+DEFAULT_CLIENT_PAGE_SIZE = 500  # --client-page-size
+CLIENT_GO_DEFAULT_QPS = 5.0  # k8s.io/client-go rest/config.go DefaultQPS
+CLIENT_GO_DEFAULT_BURST = 10  # DefaultBurst
+DEFAULT_KEEP_LATEST_MAINTENANCE_JOBS = 3  # pkg/repository/maintenance DefaultKeepLatestMaintenanceJobs
+KOPIA_DEFAULT_MAINTENANCE_FREQUENCY = "1h"  # lib_repo.go defaultMaintainCheckPeriod
+REPO_SYNC_PERIOD_SECONDS = 300  # backup_repository_controller.go repoSyncPeriod
+# pkg/install/resources.go DefaultVeleroPod{CPURequest,MemRequest,CPULimit,MemLimit} (velero install).
+DEFAULT_SERVER_RESOURCES = {"requests": {"cpu": "500m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
+DEFAULT_NODE_AGENT_RESOURCES_1_12 = {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+
+
+@dataclasses.dataclass(frozen=True)
+class VeleroRelease:
+    """One concrete Velero version with every behaviour the collection depends on."""
+
+    version: tuple[int, int, int]
+    minor_facts: Minor
+    assumed_from: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "%d.%d.%d" % self.version
+
+    def __getattr__(self, name: str) -> t.Any:
+        # Delegate minor-level facts so callers write release.default_client_qps.
+        return getattr(self.minor_facts, name)
+
+    def at_least(self, minor: int, patch: int = 0) -> bool:
+        return self.version[1:] >= (minor, patch)
+
+    @property
+    def per_namespace_listing(self) -> bool:
+        """1.18.1 (PR #9587) expands the "*" namespace wildcard: one LIST per namespaced type per namespace."""
+        return self.version[1] == 18 and self.version[2] >= 1
+
+    @property
+    def ephemeral_storage_fields(self) -> bool:
+        """podResources.ephemeralStorage{Request,Limit} in the maintenance ConfigMap (1.18.1, PR #9596)."""
+        return self.at_least(18, 1)
+
+    @property
+    def pod_labels_annotations(self) -> bool:
+        """Maintenance ConfigMap podLabels/podAnnotations (1.18.0, PR #9452)."""
+        return self.at_least(18, 0)
+
+    @property
+    def default_resources_server(self) -> dict[str, dict[str, str]]:
+        return DEFAULT_SERVER_RESOURCES
+
+    @property
+    def default_resources_node_agent(self) -> dict[str, dict[str, str]] | None:
+        return DEFAULT_NODE_AGENT_RESOURCES_1_12 if self.minor_facts.node_agent_default_resources else None
+
+
+def parse_version(value: t.Any, field: str = "velero_version") -> tuple[int, int, int]:
+    if not isinstance(value, str):
+        raise ValueError(f"{field}: expected a Velero version string such as 1.14.0 ({SUPPORTED_RANGE}), got {type(value).__name__}")
+    match = _VERSION.match(value.strip())
+    if match is None:
+        raise ValueError(f"{field}: expected a Velero version such as 1.14.0 or v1.16.2 ({SUPPORTED_RANGE}), got {value!r}")
+    return int(match.group(1)), int(match.group(2)), int(match.group(3))
+
+
+def release(value: t.Any, field: str = "velero_version") -> VeleroRelease:
+    """Look up a Velero version (``1.14.0``, ``v1.16.2``); outside 1.12.0-1.18.x raise ``ValueError``."""
+    version = parse_version(value, field)
+    major, minor, patch = version
+    if major != 1 or minor not in _MINORS:
+        raise ValueError(f"{field}: Velero {value} is not supported; supported versions are {SUPPORTED_RANGE}")
+    facts = _MINORS[minor]
+    assumed = None
+    if patch > facts.newest_known_patch:
+        assumed = "%d.%d.%d" % (1, minor, facts.newest_known_patch)
+    return VeleroRelease(version, facts, assumed)
+
+
+def supported_minors() -> list[int]:
+    return sorted(_MINORS)
