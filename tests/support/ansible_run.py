@@ -4,7 +4,8 @@
 """Run ansible-playbook the way a user would, from tests.
 
 The playbook runs in a child process with this checkout on ANSIBLE_COLLECTIONS_PATH (set by
-tests/conftest.py) and the JSON callback, so tests can assert on per-host, per-task results.
+tests/conftest.py) and the test JSON callback (tests/support/callback_plugins), so tests can
+assert on per-host, per-task results.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+CALLBACK_DIR = Path(__file__).resolve().parent / "callback_plugins"
 
 
 @dataclass
@@ -71,8 +73,9 @@ def run_playbook(
         command += ["--limit", limit]
     child_env = dict(os.environ)
     child_env.update({
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
-        "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
+        # tests/support/callback_plugins/json_results.py: one JSON document on stdout.
+        "ANSIBLE_STDOUT_CALLBACK": "json_results",
+        "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACK_DIR),
         "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_HOST_KEY_CHECKING": "0",
