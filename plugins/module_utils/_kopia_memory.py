@@ -1,0 +1,212 @@
+# Copyright (c) velero_ops.tuning contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Memory of kopia repository maintenance, and of kopia uploads in the node-agent.
+
+Maintenance memory is driven by the number of contents in a repository and by how many index
+entries one maintenance run must compact; bytes matter only through the chunks of large files.
+Every constant is explained, with its source, in ``docs/sizing-model.md`` section
+"Maintenance memory". Pure Python, no Ansible imports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from ._quantity import GiB, MiB
+from ._releases import VeleroRelease
+
+KiB = 2**10
+
+# --- contents -------------------------------------------------------------------------------
+# DYNAMIC-4M-BUZHASH splitter: min 2 MiB, max 8 MiB, expected chunk 2 + 4 x (1 - e^-1.5) MiB.
+AVERAGE_CHUNK_BYTES = int(5.1 * MiB)
+# Unknown file count: assume this average file size (between the 52-103 KB average content of
+# file-heavy kopia repositories and multi-MiB block/large-file volumes; errs towards more files).
+ASSUMED_AVERAGE_FILE_BYTES = 256 * KiB
+# Directories are kopia objects too: one per this many files when unknown (perf guide: 1.7-13.6).
+FILES_PER_DIRECTORY = 10
+# Retained history: new contents per day as a share of live contents (incremental backups).
+DAILY_CONTENT_CHURN = 0.02
+# Unknown retention: Velero's default backup TTL, 720h.
+DEFAULT_RETENTION_DAYS = 30
+DEFAULT_BACKUPS_PER_DAY = 1.0
+
+# --- index ------------------------------------------------------------------------------------
+INDEX_BLOB_WARNING_THRESHOLD = 1000  # kopia indexBlobCompactionWarningThreshold
+MAX_MAP_COUNT = 65530  # Linux vm.max_map_count default: one mmap per cached index blob
+INDEX_BYTES_PER_CONTENT = 35  # index v2: 17-byte key + 16-19 byte entry, mmapped page cache
+# Steady-state index blobs: write sessions per hour x 3 epochs of 24h (compaction trails ~2 epochs).
+STEADY_STATE_INDEX_HOURS = 72
+MAINTENANCE_RUNS_PER_HOUR = 1  # kopia quick cycle / Velero default frequency 1h
+
+# --- heap -------------------------------------------------------------------------------------
+GC_USED_SET_BYTES_PER_CONTENT = 40  # bigmap: 1 + len(key) bytes + 8-byte slot, grows at 75% load
+GC_WALKER_BYTES_PER_OBJECT = 50  # tree walker's own bigmap set of enqueued object IDs
+BIGMAP_HEAP_BYTES = 8 * 18_000_000  # 8 in-RAM segments of 18 MB before spilling to /tmp files
+BASE_BYTES = 256 * MiB  # velero binary, kopia repo open, manifests, caches (reported 150-250 MB)
+GOGC_HEADROOM = 2.0  # GOGC=100, no GOMEMLIMIT: the heap may reach 2x live before a collection
+
+# --- node-agent / data mover (kopia uploader), fit to Velero's performance guide ---------------
+UPLOADER_BASE_BYTES = 512 * MiB
+UPLOADER_BYTES_PER_OBJECT = 500
+UPLOADER_STREAM_BYTES_PER_DATA_BYTE = 1 / 2048
+UPLOADER_STREAM_MAX_BYTES = 256 * MiB
+
+
+@dataclasses.dataclass(frozen=True)
+class RepositoryShape:
+    """What one repository holds; unknowns resolved by ``repository_shape``."""
+
+    volume_bytes: int
+    files: int
+    directories: int
+    index_blobs: int
+    backups_per_day: float
+    retention_days: float
+    volumes: int
+
+    @property
+    def objects(self) -> int:
+        return self.files + self.directories
+
+
+@dataclasses.dataclass(frozen=True)
+class MaintenanceEstimate:
+    """Modeled memory of one maintenance run of one repository."""
+
+    live_contents: int
+    total_contents: int
+    compaction_entries: int
+    compaction_heap_bytes: int
+    gc_heap_bytes: int
+    gc_spill_bytes: int
+    index_bytes: int
+    request_bytes: int
+    peak_bytes: int
+    bytes_per_entry: int
+
+    @property
+    def heap_bytes(self) -> int:
+        return max(self.compaction_heap_bytes, self.gc_heap_bytes)
+
+    @property
+    def driver(self) -> str:
+        return "index compaction" if self.compaction_heap_bytes >= self.gc_heap_bytes else "snapshot GC"
+
+
+def files_for(volume_bytes: int, files: int | None) -> int:
+    """Known file count, or the bytes divided by the assumed average file size."""
+    if files is not None:
+        return files
+    return math.ceil(volume_bytes / ASSUMED_AVERAGE_FILE_BYTES)
+
+
+def directories_for(files: int) -> int:
+    return math.ceil(files / FILES_PER_DIRECTORY)
+
+
+def steady_state_index_blobs(backups_per_day: float, volumes: int) -> int:
+    """Index blobs alive in a healthy repository: write sessions per hour x 72 h."""
+    sessions_per_hour = backups_per_day * max(1, volumes) / 24 + MAINTENANCE_RUNS_PER_HOUR
+    return math.ceil(sessions_per_hour * STEADY_STATE_INDEX_HOURS)
+
+
+def live_contents(shape: RepositoryShape) -> int:
+    """Contents of the newest snapshot: one per file, one per 5.1 MiB of data, one per directory.
+
+    Counting every file once and every chunk of the bytes once is an upper bound that needs no
+    file-size distribution: a file below 2 MiB is one content, a large file one per chunk.
+    """
+    return shape.files + math.ceil(shape.volume_bytes / AVERAGE_CHUNK_BYTES) + shape.directories
+
+
+def total_contents(shape: RepositoryShape) -> int:
+    """Live contents plus what the retained history adds (daily churn x retained days)."""
+    live = live_contents(shape)
+    return live + math.ceil(live * DAILY_CONTENT_CHURN * shape.retention_days)
+
+
+def compaction_entries(shape: RepositoryShape) -> int:
+    """Index entries one run compacts in one builder.
+
+    At least the live contents: kopia's first range checkpoint compacts every index blob since the
+    repository was created, i.e. the first full backup. The retained history joins in proportion
+    to the index backlog; from kopia's warning threshold (1000 blobs) on, compaction has fallen
+    behind and the stalled range spans the whole retained index.
+    """
+    live = live_contents(shape)
+    total = total_contents(shape)
+    backlog = min(1.0, shape.index_blobs / INDEX_BLOB_WARNING_THRESHOLD)
+    return live + math.ceil((total - live) * backlog)
+
+
+def round_memory(num_bytes: float) -> int:
+    """Round a memory size up to a step that reads well: 64Mi < 1Gi, 128Mi < 2Gi, 512Mi < 16Gi, then 1Gi."""
+    if num_bytes <= 0:
+        return 0
+    if num_bytes < GiB:
+        step = 64 * MiB
+    elif num_bytes < 2 * GiB:
+        step = 128 * MiB
+    elif num_bytes < 16 * GiB:
+        step = 512 * MiB
+    else:
+        step = GiB
+    return int(math.ceil(num_bytes / step) * step)
+
+
+def maintenance_estimate(rel: VeleroRelease, shape: RepositoryShape) -> MaintenanceEstimate:
+    """Peak and steady memory of one maintenance run (kopia ModeAuto: quick hourly, full daily)."""
+    live = live_contents(shape)
+    total = total_contents(shape)
+    entries = compaction_entries(shape)
+    per_entry = rel.compaction_bytes_per_entry
+    compaction_heap = entries * per_entry
+    gc_sets = total * GC_USED_SET_BYTES_PER_CONTENT + shape.objects * GC_WALKER_BYTES_PER_OBJECT
+    if rel.gc_sets_on_heap:
+        gc_heap, spill = gc_sets, 0
+    else:
+        # kopia >= 0.20 (Velero 1.17+): sets spill to memory-mapped files under /tmp past 144 MB.
+        gc_heap, spill = min(gc_sets, BIGMAP_HEAP_BYTES), max(0, gc_sets - BIGMAP_HEAP_BYTES)
+    index = total * INDEX_BYTES_PER_CONTENT
+    heap = max(compaction_heap, gc_heap)
+    request = BASE_BYTES + heap + index
+    peak = BASE_BYTES + math.ceil(GOGC_HEADROOM * heap) + index
+    return MaintenanceEstimate(
+        live_contents=live, total_contents=total, compaction_entries=entries,
+        compaction_heap_bytes=compaction_heap, gc_heap_bytes=gc_heap, gc_spill_bytes=spill, index_bytes=index,
+        request_bytes=request, peak_bytes=peak, bytes_per_entry=per_entry,
+    )
+
+
+def maintenance_cpu_millicores(total: int) -> tuple[int, int]:
+    """(request, limit): compaction is single-threaded; the GC walk is parallel on big repositories."""
+    if total < 1_000_000:
+        return 250, 1000
+    if total < 5_000_000:
+        return 500, 2000
+    return 1000, 2000
+
+
+def uploader_memory_bytes(volume_bytes: int, objects: int) -> int:
+    """Peak kopia uploader memory for one volume (Velero performance guide, cases 1-4)."""
+    stream = min(UPLOADER_STREAM_MAX_BYTES, math.ceil(volume_bytes * UPLOADER_STREAM_BYTES_PER_DATA_BYTE))
+    return UPLOADER_BASE_BYTES + objects * UPLOADER_BYTES_PER_OBJECT + stream
+
+
+def ephemeral_storage_bytes(estimate: MaintenanceEstimate, cache_limit_mb: int) -> tuple[int, int]:
+    """(request, limit) of the maintenance pod's ephemeral storage.
+
+    Index blobs are cached on disk without a size limit; GC sets spill to /tmp from kopia 0.20; the
+    data + metadata caches may grow to cacheLimitMB. Request = what maintenance needs to write,
+    limit = that plus the full cache.
+    """
+    need = estimate.index_bytes + estimate.gc_spill_bytes + 512 * MiB
+    request = _round_gib(need)
+    return request, _round_gib(request + cache_limit_mb * 10**6)
+
+
+def _round_gib(num_bytes: float) -> int:
+    return int(math.ceil(num_bytes / GiB) * GiB)

@@ -1,0 +1,756 @@
+# Copyright (c) velero_ops.tuning contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The sizing recommendation: composes the API-load and kopia-memory models per Velero release.
+
+``recommend(inputs)`` validates the inputs (``_sizing_inputs``), resolves every unknown with a
+documented assumption, and returns the recommendation dict of contracts.md section 1 /
+``schemas/recommendation.schema.json``. Every recommended value has a one-line explanation
+keyed by its dotted path. Deterministic: same inputs, same output. Pure Python, no Ansible.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing as t
+
+from . import _api_load as api
+from . import _kopia_memory as km
+from ._quantity import GiB, MiB, format_cpu, format_memory, format_seconds, format_size
+from ._releases import (
+    CLIENT_GO_DEFAULT_BURST,
+    CLIENT_GO_DEFAULT_QPS,
+    DEFAULT_CLIENT_PAGE_SIZE,
+    DEFAULT_KEEP_LATEST_MAINTENANCE_JOBS,
+    KOPIA_DEFAULT_MAINTENANCE_FREQUENCY,
+    VeleroRelease,
+)
+from ._sizing_inputs import SizingInputs, validate
+
+# Server (velero Deployment) memory: Velero's default request is documented to suffice for
+# <= 1000 resources; each object in scope adds item bookkeeping, decoding and tar writing.
+SERVER_BASE_BYTES = 128 * MiB
+SERVER_BYTES_PER_OBJECT = 2 * 2**10
+SERVER_CPU_BASE_MILLICORES = 500
+SERVER_OBJECTS_PER_MILLICORE = 200
+SERVER_CPU_MAX_REQUEST_MILLICORES = 2000
+# Maintenance: one Job at a time across all repositories (controller waits for each Job).
+MINUTES_PER_MAINTENANCE_JOB = 2
+MAX_FREQUENCY_HOURS = 24  # kopia full cycle; a longer interval would delay full GC
+DOMINANCE_FACTOR = 1.5  # largest repository gets its own entry when its peak is 1.5x the others'
+MIN_MAINTENANCE_LIMIT = 512 * MiB
+# Uploader memory above which node-agent / data-mover pods get explicit resources: Velero's
+# old node-agent default limit (1Gi); the performance guide saw kopia OOM above it.
+UPLOADER_RESOURCES_THRESHOLD = GiB
+UPLOADER_LIMIT_FACTOR = 1.5
+# Kopia metadata cache: 20% of cacheLimitMB, soft limit 80% of that; a directory entry ~250 B.
+METADATA_CACHE_SHARE = 0.2
+CACHE_SOFT_LIMIT = 0.8
+DIRECTORY_ENTRY_BYTES = 250
+# The cache lives on the pods' ephemeral storage: never more than 4x Velero's 5000 MB default.
+MAX_CACHE_LIMIT_MB = 20_000
+LARGE_NAMESPACE_LISTS = 10_000
+
+
+class _Notes:
+    """Collects explanations (by dotted path), assumptions and warnings, in a stable order."""
+
+    def __init__(self) -> None:
+        self.explanations: dict[str, str] = {}
+        self.assumptions: list[str] = []
+        self.warnings: list[str] = []
+
+    def explain(self, path: str, text: str) -> None:
+        self.explanations[path] = text
+
+    def assume(self, text: str) -> None:
+        if text not in self.assumptions:
+            self.assumptions.append(text)
+
+    def warn(self, text: str) -> None:
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Repos:
+    """Repository facts with unknowns resolved."""
+
+    count: int | None
+    largest: km.RepositoryShape
+    typical: km.RepositoryShape | None  # upper bound for every other repository (None: only one)
+    key: str | None
+
+
+# ------------------------------------------------------------------------------------------
+# Cluster and API load
+# ------------------------------------------------------------------------------------------
+
+def _cluster_shape(inp: SizingInputs, notes: _Notes) -> api.ClusterShape:
+    cluster, data = inp.cluster, inp.data
+    types = cluster["resource_types"]
+    namespaced = cluster["namespaced_resource_types"]
+    if namespaced is None:
+        namespaced = min(types, math.ceil(types * api.NAMESPACED_TYPE_FRACTION))
+        notes.assume(f"cluster.namespaced_resource_types unknown: {namespaced} of {types} kinds assumed namespaced "
+                     f"({api.NAMESPACED_TYPE_FRACTION:.0%}).")
+    groups = cluster["api_groups"]
+    if groups is None:
+        groups = math.ceil(types / api.RESOURCE_TYPES_PER_GROUP_VERSION)
+        notes.assume(f"cluster.api_groups unknown: {groups} group-versions assumed (one per "
+                     f"{api.RESOURCE_TYPES_PER_GROUP_VERSION} resource kinds).")
+    pods = cluster["pods"]
+    if pods is None:
+        pods = math.ceil(cluster["objects"] / api.OBJECTS_PER_POD)
+        notes.assume(f"cluster.pods unknown: {pods} assumed (one pod per {api.OBJECTS_PER_POD} API objects).")
+    volumes = cluster["volumes"]
+    if volumes is None:
+        if data["volume_bytes"] == 0:
+            volumes = 0
+            notes.assume("cluster.volumes unknown: no volume data, so no volume backups assumed.")
+        elif data["repositories"]:
+            volumes = data["repositories"]
+            notes.assume(f"cluster.volumes unknown: one backed-up volume per BackupRepository assumed ({volumes}).")
+        else:
+            volumes = cluster["namespaces"]
+            notes.assume(f"cluster.volumes unknown: one backed-up volume per namespace assumed ({volumes}).")
+    aggregated = cluster["aggregated_discovery"]
+    if aggregated is None:
+        aggregated = True
+        notes.assume("cluster.aggregated_discovery unknown: the API server is assumed to offer aggregated discovery "
+                     "(Kubernetes 1.27+); pass false for older clusters.")
+    return api.ClusterShape(namespaces=cluster["namespaces"], objects=cluster["objects"], resource_types=types,
+                            namespaced_types=namespaced, group_versions=groups, pods=pods, volumes=volumes,
+                            aggregated_discovery=aggregated)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ApiResult:
+    qps: float
+    burst: int
+    page_size: int
+    counts: api.RequestCount
+    sizing_counts: api.RequestCount
+    bound: float
+    target: float
+
+
+def _size_api(inp: SizingInputs, shape: api.ClusterShape, notes: _Notes) -> _ApiResult:
+    rel, policy = inp.release, inp.policy
+    default_qps, default_burst = rel.default_client_qps, rel.default_client_burst
+    target = policy["target_api_seconds"]
+    if target is None:
+        target = api.DEFAULT_TARGET_API_SECONDS
+        notes.assume(f"policy.target_api_seconds not set: the modeled API phase of a whole-cluster backup should take "
+                     f"at most {target:g} s.")
+    concurrency = policy["apiserver_concurrency"] or api.APISERVER_CONCURRENCY
+    share = policy["apf_share"] or api.DEFAULT_APF_SHARE
+    if policy["apiserver_concurrency"] is None:
+        notes.assume(f"policy.apiserver_concurrency not set: kube-apiserver defaults assumed "
+                     f"({api.APISERVER_CONCURRENCY} seats = max-requests-inflight 400 + max-mutating 200).")
+    if policy["apf_share"] is None:
+        notes.assume(f"policy.apf_share not set: Velero may occupy {api.DEFAULT_APF_SHARE:.0%} of the APF priority "
+                     f"level workload-low.")
+    seats = api.workload_low_seats(concurrency)
+    bound = api.apf_qps_bound(concurrency, share)
+    page = api.page_size_for(shape.objects)
+    # QPS is sized on 500-item pages so it stays valid if the page size is left at Velero's default.
+    sizing_counts = api.count_requests(rel, shape, DEFAULT_CLIENT_PAGE_SIZE)
+    counts = api.count_requests(rel, shape, page)
+    needed = api.needed_qps(rel, sizing_counts, target, max(bound, default_qps))
+    if needed is None:
+        modeled = max(bound, default_qps)
+        at_bound = api.tunable_seconds(rel, sizing_counts, modeled, api.burst_for(rel, modeled))
+        notes.warn(f"The {target:g} s target for the API phase cannot be met within Velero's fair share of the API "
+                   f"server: at {modeled:g} QPS the modeled API phase takes {format_seconds(at_bound)} "
+                   f"({sizing_counts.total} requests). QPS stops at the fair-share bound; reduce the backup scope "
+                   f"(split schedules by namespace) or raise policy.target_api_seconds.")
+        reason = f"target unreachable, stopped at the fair-share bound {bound:g}"
+    elif needed <= default_qps:
+        modeled = default_qps
+        reason = f"Velero's default already meets the {target:g} s target"
+    else:
+        modeled = min(api.round_qps(needed), max(bound, default_qps))
+        reason = f"needs {needed:.1f} QPS to meet the {target:g} s target, rounded up to {api.round_qps(needed):g}"
+    if not rel.plugins_inherit_server_flags:
+        reason += " (server requests only: plugins stay at client-go's 5/10 whatever QPS is set)"
+    qps = max(default_qps, modeled)
+    if bound < default_qps:
+        notes.warn(f"Velero's default {default_qps:g} QPS is already above the modeled fair share of the API server "
+                   f"({bound:g} QPS = {share:g} x {seats} workload-low seats / {api.SEAT_SECONDS_PER_REQUEST} "
+                   f"seat-seconds per request); the default is kept. Set policy.max_client_qps to go lower.")
+    cap = policy["max_client_qps"]
+    if cap is None:
+        notes.assume("policy.max_client_qps not set: QPS is bounded only by Velero's default (below) and the APF fair "
+                     "share (above).")
+    if cap is not None and cap < qps:
+        notes.warn(f"policy.max_client_qps={cap:g} caps the client QPS below the modeled {qps:g}"
+                   + (f" and below Velero's default {default_qps:g}" if cap < default_qps else "")
+                   + f"; modeled API phase at the cap: "
+                   f"{format_seconds(api.tunable_seconds(rel, sizing_counts, cap, api.burst_for(rel, cap)))}.")
+        qps = float(cap)
+        reason += f"; capped by policy.max_client_qps={cap:g}"
+    burst = api.burst_for(rel, qps)
+    listing = (f"{shape.namespaced_types} namespaced kinds x {shape.namespaces} namespaces + "
+               f"{shape.resource_types - shape.namespaced_types} cluster kinds (1.18.1 lists per namespace)"
+               if rel.per_namespace_listing else f"{shape.resource_types} kinds listed cluster-wide")
+    notes.explain("server.client_qps",
+                  f"{sizing_counts.total} modeled requests per whole-cluster backup ({listing}, "
+                  f"{shape.objects} objects in pages of {DEFAULT_CLIENT_PAGE_SIZE}, {sizing_counts.additional_gets} "
+                  f"additional-item GETs, {shape.volumes} volume(s)); {reason}; never below Velero {rel.text}'s default "
+                  f"{default_qps:g}, never above the APF fair share {bound:g} ({share:g} x {seats} workload-low seats / "
+                  f"{api.SEAT_SECONDS_PER_REQUEST} seat-seconds per request) unless the default is.")
+    if qps <= default_qps:
+        notes.explain("server.client_burst",
+                      f"{burst}: QPS {qps:g} x Velero's own burst/QPS ratio {default_burst}/{default_qps:g}, never below "
+                      f"QPS.")
+    else:
+        notes.explain("server.client_burst",
+                      f"{burst}: {api.BURST_RATIO_ABOVE_DEFAULT:g} x QPS {qps:g} once QPS is raised above Velero's "
+                      f"default, at least Velero's default burst {default_burst}; the bucket absorbs the discovery and "
+                      f"namespace-listing spike at the start of a backup.")
+    if page == DEFAULT_CLIENT_PAGE_SIZE:
+        notes.explain("server.client_page_size",
+                      f"Velero's default {DEFAULT_CLIENT_PAGE_SIZE}: {shape.objects} objects is below "
+                      f"{api.LARGE_COLLECTION_OBJECTS}, where page requests would start to dominate.")
+    else:
+        notes.explain("server.client_page_size",
+                      f"{page} for {shape.objects} objects (>= {api.LARGE_COLLECTION_OBJECTS}): APF already charges a "
+                      f"500-item etcd page the maximum 10 seats, so {page}-item pages halve page requests "
+                      f"({sizing_counts.collection_lists} -> {counts.collection_lists} LISTs) at the same seat cost.")
+    if rel.per_namespace_listing and shape.namespaced_types * shape.namespaces >= LARGE_NAMESPACE_LISTS:
+        notes.warn(f"Velero {rel.text} lists every namespaced kind once per namespace (PR #9587): "
+                   f"{shape.namespaced_types} x {shape.namespaces} = {shape.namespaced_types * shape.namespaces} LISTs "
+                   f"per whole-cluster backup; 1.18.0 (and unreleased main) list each kind cluster-wide.")
+    return _ApiResult(qps=qps, burst=burst, page_size=page, counts=counts, sizing_counts=sizing_counts, bound=bound,
+                      target=target)
+
+
+# ------------------------------------------------------------------------------------------
+# Repositories and maintenance
+# ------------------------------------------------------------------------------------------
+
+def _repositories(inp: SizingInputs, shape: api.ClusterShape, notes: _Notes) -> _Repos:
+    data = inp.data
+    total_bytes = data["volume_bytes"]
+    files = data["files"]
+    if files is None:
+        notes.assume(f"data.files unknown: average file size {format_size(km.ASSUMED_AVERAGE_FILE_BYTES)} assumed "
+                     f"({km.files_for(total_bytes, None)} files for {format_size(total_bytes)}); pass data.files "
+                     f"for a sharper maintenance size.")
+    total_files = km.files_for(total_bytes, files)
+    per_day = data["backups_per_day"]
+    if per_day is None:
+        per_day = km.DEFAULT_BACKUPS_PER_DAY
+        notes.assume(f"data.backups_per_day unknown: {per_day:g} backup per day assumed.")
+    if data["backups_retained"] is None:
+        days = float(km.DEFAULT_RETENTION_DAYS)
+        notes.assume(f"data.backups_retained unknown: Velero's default TTL (720h) assumed, {days:g} days of backups "
+                     f"retained, {km.DAILY_CONTENT_CHURN:.0%} new contents per day.")
+    else:
+        days = data["backups_retained"] / per_day
+    count = data["repositories"]
+    if count is None:
+        notes.assume("data.repositories unknown: maintenance sized as if one repository held all volume data.")
+    largest_bytes = data["largest_repository_bytes"]
+    if largest_bytes is None:
+        largest_bytes = total_bytes
+        notes.assume(f"data.largest_repository_bytes unknown: the largest repository is assumed to hold all "
+                     f"{format_size(total_bytes)}; no per-repository split.")
+    largest_files = data["largest_repository_files"]
+    if largest_files is None:
+        if files is not None:
+            largest_files = total_files
+            notes.assume(f"data.largest_repository_files unknown: the largest repository is assumed to hold all "
+                         f"{total_files} files.")
+        else:
+            largest_files = km.files_for(largest_bytes, None)
+            notes.assume(f"data.largest_repository_files unknown: {largest_files} files from its bytes at the assumed "
+                         f"average file size.")
+    if data["largest_repository_key"] is None:
+        notes.assume("data.largest_repository_key unknown: no per-repository maintenance entry can be named; the "
+                     "global entry covers the largest repository.")
+    volumes = shape.volumes
+    repos_for_volumes = max(1, count or 1)
+    volumes_per_repo = max(1, math.ceil(volumes / repos_for_volumes))
+    blobs = data["index_blobs"]
+    if blobs is None:
+        blobs = km.steady_state_index_blobs(per_day, volumes_per_repo)
+        notes.assume(f"data.index_blobs unknown: a healthy steady state of {blobs} index blobs per repository assumed "
+                     f"(write sessions per hour x {km.STEADY_STATE_INDEX_HOURS} h).")
+
+    def repo(num_bytes: int, num_files: int) -> km.RepositoryShape:
+        return km.RepositoryShape(volume_bytes=num_bytes, files=num_files, directories=km.directories_for(num_files),
+                                  index_blobs=blobs, backups_per_day=per_day, retention_days=days,
+                                  volumes=volumes_per_repo)
+
+    typical = None
+    if count is not None and count > 1 and data["largest_repository_bytes"] is not None:
+        # Any other repository holds at most what the largest holds and at most all the rest.
+        rest_bytes = total_bytes - largest_bytes
+        if files is None:
+            rest_files = km.files_for(rest_bytes, None)
+        elif data["largest_repository_files"] is None:
+            rest_files = total_files  # how the files split is unknown: any repository may hold them all
+        else:
+            rest_files = total_files - largest_files
+        typical = repo(min(largest_bytes, rest_bytes), min(largest_files, rest_files))
+    return _Repos(count=count, largest=repo(largest_bytes, largest_files), typical=typical,
+                  key=data["largest_repository_key"])
+
+
+@dataclasses.dataclass(frozen=True)
+class _PodSize:
+    estimate: km.MaintenanceEstimate
+    cpu_request: int
+    cpu_limit: int
+    memory_request: int
+    memory_limit: int
+    ephemeral: tuple[int, int] | None
+
+    def resources(self) -> dict[str, str]:
+        result = {
+            "cpuRequest": format_cpu(self.cpu_request),
+            "cpuLimit": format_cpu(self.cpu_limit),
+            "memoryRequest": format_memory(self.memory_request),
+            "memoryLimit": format_memory(self.memory_limit),
+        }
+        if self.ephemeral is not None:
+            result["ephemeralStorageRequest"] = format_memory(self.ephemeral[0])
+            result["ephemeralStorageLimit"] = format_memory(self.ephemeral[1])
+        return result
+
+
+def _pod_size(rel: VeleroRelease, shape: km.RepositoryShape, cap: int | None, cache_limit_mb: int) -> _PodSize:
+    estimate = km.maintenance_estimate(rel, shape)
+    limit = max(MIN_MAINTENANCE_LIMIT, km.round_memory(estimate.peak_bytes))
+    request = min(limit, km.round_memory(estimate.request_bytes))
+    if cap is not None and limit > cap:
+        limit = cap
+        request = min(request, cap)
+    cpu_request, cpu_limit = km.maintenance_cpu_millicores(estimate.total_contents)
+    ephemeral = km.ephemeral_storage_bytes(estimate, cache_limit_mb) if rel.ephemeral_storage_fields else None
+    return _PodSize(estimate, cpu_request, cpu_limit, request, limit, ephemeral)
+
+
+def _describe_estimate(rel: VeleroRelease, shape: km.RepositoryShape, size: _PodSize) -> str:
+    est = size.estimate
+    return (f"{shape.files} files + {math.ceil(shape.volume_bytes / km.AVERAGE_CHUNK_BYTES)} chunks of "
+            f"{format_size(shape.volume_bytes)} + {shape.directories} directories = {est.live_contents} contents, "
+            f"{est.total_contents} with {shape.retention_days:g} days retained; {shape.index_blobs} index blobs -> "
+            f"{est.compaction_entries} entries compacted x {est.bytes_per_entry} B (kopia {rel.kopia_version}) = "
+            f"{format_size(est.compaction_heap_bytes)}, GC sets {format_size(est.gc_heap_bytes)} on heap; "
+            f"driver: {est.driver}")
+
+
+def _explain_pod(notes: _Notes, prefix: str, rel: VeleroRelease, shape: km.RepositoryShape, size: _PodSize,
+                 what: str, cap: int | None) -> None:
+    est = size.estimate
+    detail = _describe_estimate(rel, shape, size)
+    notes.explain(f"{prefix}.memoryRequest",
+                  f"{what}: base {format_size(km.BASE_BYTES)} + live heap {format_size(est.heap_bytes)} + mmapped "
+                  f"index {format_size(est.index_bytes)}, rounded up ({detail}).")
+    capped = cap is not None and size.memory_limit == cap and est.peak_bytes > cap
+    notes.explain(f"{prefix}.memoryLimit",
+                  f"{what}: modeled peak {format_size(est.peak_bytes)} = base + {km.GOGC_HEADROOM:g} x heap (GOGC=100, "
+                  f"no GOMEMLIMIT) + index, rounded up, at least {format_memory(MIN_MAINTENANCE_LIMIT)}"
+                  + (f"; capped by policy.max_maintenance_memory={format_memory(cap or 0)}" if capped else "") + ".")
+    notes.explain(f"{prefix}.cpuRequest",
+                  f"{what}: {format_cpu(size.cpu_request)} for {est.total_contents} contents (compaction runs on one "
+                  f"core; < 1M contents need little).")
+    notes.explain(f"{prefix}.cpuLimit",
+                  f"{what}: {format_cpu(size.cpu_limit)}; the snapshot GC walk is parallel on large repositories, so "
+                  f"more than one core shortens it.")
+    if size.ephemeral is not None:
+        notes.explain(f"{prefix}.ephemeralStorageRequest",
+                      f"{what}: index cache {format_size(est.index_bytes)} + GC spill to /tmp "
+                      f"{format_size(est.gc_spill_bytes)} + 512Mi working space, rounded up to Gi.")
+        notes.explain(f"{prefix}.ephemeralStorageLimit",
+                      f"{what}: the request plus the kopia data/metadata cache limit (cacheLimitMB).")
+
+
+def _maintenance(inp: SizingInputs, repos: _Repos, cache_limit_mb: int,
+                 notes: _Notes) -> tuple[dict[str, t.Any], _PodSize]:
+    """Returns (maintenance section, size of the largest repository)."""
+    rel = inp.release
+    cap = inp.policy["max_maintenance_memory"]
+    if cap is not None:
+        cap = cap // MiB * MiB  # quantities are written in whole Mi: round a cap down, never above it
+    if cap is None:
+        notes.assume("policy.max_maintenance_memory not set: maintenance memory limits are the modeled peaks, "
+                     "uncapped.")
+    largest = _pod_size(rel, repos.largest, cap, cache_limit_mb)
+    global_size, global_shape, what = largest, repos.largest, "largest repository"
+    overrides: dict[str, t.Any] = {}
+    if repos.typical is not None:
+        typical = _pod_size(rel, repos.typical, cap, cache_limit_mb)
+        dominates = largest.estimate.peak_bytes > DOMINANCE_FACTOR * typical.estimate.peak_bytes
+        if dominates and repos.key is not None:
+            global_size, global_shape = typical, repos.typical
+            what = "every other repository (at most the largest, at most all the rest)"
+            overrides[repos.key] = {"pod_resources": largest.resources()}
+            _explain_pod(notes, f"maintenance.repositories.{repos.key}.pod_resources", rel, repos.largest, largest,
+                         f"largest repository {repos.key}", cap)
+            notes.explain("maintenance.repositories",
+                          f"{repos.key} peaks at {format_size(largest.estimate.peak_bytes)}, more than "
+                          f"{DOMINANCE_FACTOR:g} x the {format_size(typical.estimate.peak_bytes)} of any other repository, "
+                          f"so it gets its own ConfigMap entry and the global entry is sized for the others.")
+        elif dominates:
+            notes.warn(f"The largest repository (modeled peak {format_size(largest.estimate.peak_bytes)}) dominates the "
+                       f"others ({format_size(typical.estimate.peak_bytes)}), but data.largest_repository_key is unknown, "
+                       f"so the global maintenance resources are sized for the largest. Pass "
+                       f"data.largest_repository_key (<volumeNamespace>-<bsl>-kopia) to size it separately.")
+            notes.explain("maintenance.repositories",
+                          "empty: the largest repository dominates but its key is unknown, so global covers it.")
+        else:
+            notes.explain("maintenance.repositories",
+                          "empty: no repository dominates the others, one global entry covers all of them.")
+    else:
+        notes.explain("maintenance.repositories", "empty: one repository (or unknown count), the global entry covers it.")
+    _explain_pod(notes, "maintenance.pod_resources", rel, global_shape, global_size, what, cap)
+
+    for name, size in [("the largest repository", largest)] + (
+            [("the global entry", global_size)] if global_size is not largest else []):
+        peak = size.estimate.peak_bytes
+        if cap is not None and cap < peak:
+            notes.warn(f"policy.max_maintenance_memory={format_memory(cap)} is below the modeled maintenance peak of "
+                       f"{name} ({format_size(peak)}): the Job may be OOMKilled. If you keep the cap, set "
+                       f"GOMEMLIMIT (about 90% of the limit) in the velero Deployment's env, which Velero copies to "
+                       f"maintenance Jobs, so Go collects before the cgroup limit.")
+    blobs = repos.largest.index_blobs
+    if blobs > km.INDEX_BLOB_WARNING_THRESHOLD:
+        notes.warn(f"{blobs} index blobs is above kopia's warning threshold ({km.INDEX_BLOB_WARNING_THRESHOLD}): index "
+                   f"compaction has fallen behind, so the next successful maintenance compacts the whole retained index "
+                   f"({largest.estimate.compaction_entries} entries); the memory above is sized for that run. Watch that "
+                   f"maintenance Jobs succeed and the count falls.")
+    if blobs >= km.MAX_MAP_COUNT:
+        notes.warn(f"{blobs} index blobs reaches Linux's default vm.max_map_count ({km.MAX_MAP_COUNT}); kopia maps each "
+                   f"cached index blob and fails with 'mmap error: cannot allocate memory'. Raise vm.max_map_count "
+                   f"on the nodes that run maintenance.")
+    if not rel.gc_sets_on_heap and largest.estimate.gc_spill_bytes > 0 and not rel.ephemeral_storage_fields:
+        notes.warn(f"kopia {rel.kopia_version} spills GC sets beyond {format_size(km.BIGMAP_HEAP_BYTES)} to files "
+                   f"under /tmp ({format_size(largest.estimate.gc_spill_bytes)} modeled): the maintenance pod needs "
+                   f"writable, large enough ephemeral storage; the ConfigMap can set it only from Velero 1.18.1.")
+    if rel.maintenance_mechanism == "in-server":
+        notes.warn(f"Velero {rel.text} runs repository maintenance inside the velero server pod: the server's memory "
+                   f"includes the maintenance peak ({format_size(largest.estimate.peak_bytes)}). Velero 1.14+ runs it as "
+                   f"a Job with its own resources, 1.15+ reduces compaction memory.")
+    elif rel.compaction_bytes_per_entry > 340 and largest.estimate.compaction_heap_bytes > GiB:
+        notes.warn(f"Velero {rel.text} bundles kopia {rel.kopia_version}, whose index compaction takes about "
+                   f"{rel.compaction_bytes_per_entry} B per entry; Velero 1.15+ includes kopia's fix (PR #4139, about "
+                   f"340 B per entry) and per-repository maintenance configuration. Upgrading roughly halves the "
+                   f"compaction peak.")
+
+    frequency_hours = 1
+    if repos.count is not None:
+        frequency_hours = min(MAX_FREQUENCY_HOURS,
+                              max(1, math.ceil(repos.count * MINUTES_PER_MAINTENANCE_JOB / 60)))
+    frequency = KOPIA_DEFAULT_MAINTENANCE_FREQUENCY if frequency_hours == 1 else f"{frequency_hours}h"
+    if frequency_hours == 1:
+        notes.explain("maintenance.frequency",
+                      "kopia's default 1h (kopia's quick cycle); a longer interval lets more index blobs pile up "
+                      "between compactions, which raises the memory of each run.")
+    else:
+        notes.explain("maintenance.frequency",
+                      f"{frequency}: the controller runs one maintenance Job at a time and waits for it; "
+                      f"{repos.count} repositories x ~{MINUTES_PER_MAINTENANCE_JOB} min per Job already take "
+                      f"{repos.count * MINUTES_PER_MAINTENANCE_JOB} min per cycle (capped at kopia's "
+                      f"{MAX_FREQUENCY_HOURS}h full cycle).")
+    notes.explain("maintenance.keep_latest_jobs",
+                  f"Velero's default {DEFAULT_KEEP_LATEST_MAINTENANCE_JOBS}: enough finished Jobs (and their pods' "
+                  f"OOMKilled reasons) for troubleshooting without piling up pods.")
+    mechanism = rel.maintenance_mechanism
+    notes.explain("maintenance.mechanism", {
+        "in-server": f"Velero {rel.text} runs maintenance inside the server process (1.12-1.13): size the server.",
+        "server-flags": f"Velero {rel.text} runs a maintenance Job configured by --maintenance-job-* and "
+                        f"--keep-latest-maintenance-jobs server flags (1.14; ConfigMap from 1.15).",
+        "configmap": f"Velero {rel.text} reads maintenance Job settings from the --repo-maintenance-job-configmap "
+                     f"ConfigMap (1.15+; the server flags were removed in 1.17).",
+    }[mechanism])
+    section = {
+        "mechanism": mechanism,
+        "pod_resources": global_size.resources(),
+        "keep_latest_jobs": DEFAULT_KEEP_LATEST_MAINTENANCE_JOBS,
+        "frequency": frequency,
+        "repositories": overrides,
+    }
+    return section, largest
+
+
+def _repository_config(inp: SizingInputs, repos: _Repos, notes: _Notes) -> dict[str, t.Any]:
+    rel = inp.release
+    cache_limit: int | None = None
+    interval: str | None = None
+    if rel.backup_repository_configmap:
+        metadata = repos.largest.objects * DIRECTORY_ENTRY_BYTES
+        default_metadata = rel.default_cache_limit_mb * 10**6 * METADATA_CACHE_SHARE * CACHE_SOFT_LIMIT
+        if metadata > default_metadata:
+            wanted = int(math.ceil(metadata / (METADATA_CACHE_SHARE * CACHE_SOFT_LIMIT) / 10**6 / 1000) * 1000)
+            cache_limit = min(MAX_CACHE_LIMIT_MB, wanted)
+            notes.explain("repository.cache_limit_mb",
+                          f"{cache_limit}: the largest repository's directory metadata ({repos.largest.objects} files and "
+                          f"directories x {DIRECTORY_ENTRY_BYTES} B = {format_size(metadata)}) exceeds the metadata "
+                          f"cache of the default {rel.default_cache_limit_mb} MB (20% share, 80% soft limit) and the GC "
+                          f"walk re-reads every directory each full maintenance; {wanted} MB would hold it, at most "
+                          f"{MAX_CACHE_LIMIT_MB} MB because the cache lives on the pods' ephemeral storage.")
+            notes.warn("The backup-repository ConfigMap is copied into a BackupRepository only when it is created; "
+                       "for existing repositories edit spec.repositoryConfig.")
+        else:
+            notes.explain("repository.cache_limit_mb",
+                          f"null (keep Velero's {rel.default_cache_limit_mb} MB): the largest repository's directory "
+                          f"metadata ({format_size(metadata)}) fits the default metadata cache.")
+    else:
+        notes.explain("repository.cache_limit_mb",
+                      f"null: Velero {rel.text} has no backup-repository ConfigMap (1.15+); its cache is fixed.")
+    if rel.full_maintenance_interval:
+        if repos.largest.index_blobs > km.INDEX_BLOB_WARNING_THRESHOLD:
+            interval = "fastGC"
+            notes.explain("repository.full_maintenance_interval",
+                          f"fastGC (12h): {repos.largest.index_blobs} index blobs is above kopia's warning threshold; "
+                          f"deleting superseded epoch indexes is a full-maintenance task, so full cycles twice a day clear "
+                          f"the backlog sooner (eagerGC is not recommended: Velero warns it weakens data safety).")
+            notes.warn("fullMaintenanceInterval is applied when a kopia repository is created; existing repositories "
+                       "keep their maintenance parameters (inferred from Velero's code).")
+        else:
+            notes.explain("repository.full_maintenance_interval",
+                          "null (keep normalGC, 24h): the index is not backlogged.")
+    else:
+        notes.explain("repository.full_maintenance_interval",
+                      f"null: fullMaintenanceInterval exists from Velero 1.16; {rel.text} uses kopia's 24h full cycle.")
+    return {"cache_limit_mb": cache_limit, "full_maintenance_interval": interval}
+
+
+# ------------------------------------------------------------------------------------------
+# Server and node-agent
+# ------------------------------------------------------------------------------------------
+
+def _server_resources(inp: SizingInputs, shape: api.ClusterShape, largest: _PodSize, notes: _Notes) -> dict[str, t.Any]:
+    rel = inp.release
+    working = SERVER_BASE_BYTES + shape.objects * SERVER_BYTES_PER_OBJECT
+    defaults = rel.default_resources_server
+    default_request = 128 * MiB
+    default_limit = 512 * MiB
+    in_server = rel.maintenance_mechanism == "in-server"
+    request = working + (largest.memory_request if in_server else 0)
+    # The server also opens repositories (deletion, readiness): their index pages count against it.
+    limit = math.ceil(km.GOGC_HEADROOM * working) + (largest.memory_limit if in_server else largest.estimate.index_bytes)
+    memory_request = max(default_request, km.round_memory(request))
+    memory_limit = max(default_limit, km.round_memory(limit), memory_request)
+    per_objects = shape.objects // SERVER_OBJECTS_PER_MILLICORE
+    cpu_request = min(SERVER_CPU_MAX_REQUEST_MILLICORES, SERVER_CPU_BASE_MILLICORES + per_objects)
+    cpu_limit = max(1000, 2 * cpu_request)
+    if in_server:
+        cpu_request += largest.cpu_request
+        cpu_limit += largest.cpu_limit
+    maint = (f" + in-server maintenance of the largest repository ({format_memory(largest.memory_request)} request, "
+             f"{format_memory(largest.memory_limit)} limit)") if in_server else ""
+    notes.explain("server.resources.requests.memory",
+                  f"{format_size(SERVER_BASE_BYTES)} (Velero's default, documented for <= 1000 resources) + "
+                  f"{shape.objects} objects x {SERVER_BYTES_PER_OBJECT} B held during a backup{maint}, rounded up.")
+    notes.explain("server.resources.limits.memory",
+                  f"{km.GOGC_HEADROOM:g} x the backup working set (GOGC=100)"
+                  + (maint if in_server else f" + index pages of the largest repository the server opens for deletion "
+                     f"({format_size(largest.estimate.index_bytes)})")
+                  + f", at least Velero's default {defaults['limits']['memory']}.")
+    notes.explain("server.resources.requests.cpu",
+                  f"{SERVER_CPU_BASE_MILLICORES}m (Velero's default) + 1m per {SERVER_OBJECTS_PER_MILLICORE} objects, "
+                  f"at most {format_cpu(SERVER_CPU_MAX_REQUEST_MILLICORES)}"
+                  + (f" + maintenance {format_cpu(largest.cpu_request)}" if in_server else "") + ".")
+    notes.explain("server.resources.limits.cpu",
+                  "twice the request, at least 1 core (Velero's default limit)"
+                  + (f" + maintenance {format_cpu(largest.cpu_limit)}" if in_server else "") + ".")
+    return {"requests": {"cpu": format_cpu(cpu_request), "memory": format_memory(memory_request)},
+            "limits": {"cpu": format_cpu(cpu_limit), "memory": format_memory(memory_limit)}}
+
+
+def _node_agent(inp: SizingInputs, repos: _Repos, notes: _Notes) -> dict[str, t.Any]:
+    rel = inp.release
+    volume = repos.largest
+    per_volume = km.uploader_memory_bytes(volume.volume_bytes, volume.objects)
+    request = km.round_memory(per_volume)
+    limit = km.round_memory(per_volume * UPLOADER_LIMIT_FACTOR)
+    large = limit > UPLOADER_RESOURCES_THRESHOLD
+    detail = (f"kopia uploader for the largest volume: {format_size(km.UPLOADER_BASE_BYTES)} + {volume.objects} files "
+              f"and directories x {km.UPLOADER_BYTES_PER_OBJECT} B + streaming buffers = {format_size(per_volume)} "
+              f"(fit to Velero's performance guide)")
+    if inp.cluster["nodes"] is None:
+        notes.assume("cluster.nodes unknown: the node-agent DaemonSet's total memory reservation is not computed.")
+    resources = None
+    if large:
+        resources = {"requests": {"cpu": "500m", "memory": format_memory(request)},
+                     "limits": {"cpu": "2", "memory": format_memory(limit)}}
+        nodes = inp.cluster["nodes"]
+        reserved = (f"; the DaemonSet reserves {format_size(request * nodes)} across {nodes} nodes" if nodes
+                    else "")
+        notes.explain("node_agent.resources.requests.memory", f"{detail}, rounded up; one volume at a time{reserved}.")
+        notes.explain("node_agent.resources.limits.memory",
+                      f"{UPLOADER_LIMIT_FACTOR:g} x the request for variance; above 1Gi, where the performance guide "
+                      f"saw kopia OOM with many files.")
+        notes.explain("node_agent.resources.requests.cpu", "500m, Velero's old node-agent default request.")
+        notes.explain("node_agent.resources.limits.cpu", "2 cores: kopia hashes and compresses in parallel.")
+    else:
+        notes.explain("node_agent.resources",
+                      f"null (leave as is): {detail}; the modeled limit {format_memory(limit)} stays within 1Gi.")
+    pod_resources = None
+    if rel.node_agent_pod_resources and large:
+        pod_resources = {"cpuRequest": "500m", "cpuLimit": "2",
+                         "memoryRequest": format_memory(request), "memoryLimit": format_memory(limit)}
+        notes.explain("node_agent.pod_resources.memoryRequest", f"data-mover pod, one volume: {detail}.")
+        notes.explain("node_agent.pod_resources.memoryLimit", f"{UPLOADER_LIMIT_FACTOR:g} x the request.")
+        notes.explain("node_agent.pod_resources.cpuRequest", "500m so the data-mover pod is not BestEffort.")
+        notes.explain("node_agent.pod_resources.cpuLimit", "2 cores: kopia hashes and compresses in parallel.")
+    elif rel.node_agent_pod_resources:
+        notes.explain("node_agent.pod_resources", f"null (leave data-mover pods as they are): {detail}; within 1Gi.")
+    else:
+        notes.explain("node_agent.pod_resources",
+                      f"null: data-mover podResources exist from Velero 1.15; {rel.text} has none.")
+    concurrency = None
+    if not rel.at_least(13):
+        notes.explain("node_agent.load_concurrency", f"null: Velero {rel.text} has no node-agent ConfigMap (1.13+).")
+    elif large:
+        concurrency = 1
+        notes.explain("node_agent.load_concurrency",
+                      "1, pinned: every concurrent volume adds its own uploader memory and the node-agent memory above "
+                      "is sized for one volume at a time; raise it only together with the memory.")
+    else:
+        notes.explain("node_agent.load_concurrency",
+                      "null (Velero's default 1): volumes are small enough that concurrency is a speed choice.")
+    return {"resources": resources, "pod_resources": pod_resources, "load_concurrency": concurrency}
+
+
+# ------------------------------------------------------------------------------------------
+# Composition
+# ------------------------------------------------------------------------------------------
+
+def _velero_defaults(rel: VeleroRelease) -> dict[str, t.Any]:
+    server = rel.default_resources_server
+    agent = rel.default_resources_node_agent
+    plugin_qps, plugin_burst = api.plugin_rate(rel, rel.default_client_qps, rel.default_client_burst)
+    defaults: dict[str, t.Any] = {
+        "server.client_qps": rel.default_client_qps,
+        "server.client_burst": rel.default_client_burst,
+        "server.client_page_size": DEFAULT_CLIENT_PAGE_SIZE,
+        "server.resources.requests.cpu": server["requests"]["cpu"],
+        "server.resources.requests.memory": server["requests"]["memory"],
+        "server.resources.limits.cpu": server["limits"]["cpu"],
+        "server.resources.limits.memory": server["limits"]["memory"],
+        "plugins.inherit_server_flags": rel.plugins_inherit_server_flags,
+        "plugins.effective_client_qps": plugin_qps,
+        "plugins.effective_client_burst": plugin_burst,
+        "maintenance.mechanism": rel.maintenance_mechanism,
+        "maintenance.pod_resources.cpuRequest": "0",
+        "maintenance.pod_resources.cpuLimit": "0",
+        "maintenance.pod_resources.memoryRequest": "0",
+        "maintenance.pod_resources.memoryLimit": "0",
+        "maintenance.keep_latest_jobs": DEFAULT_KEEP_LATEST_MAINTENANCE_JOBS,
+        "maintenance.frequency": KOPIA_DEFAULT_MAINTENANCE_FREQUENCY,
+        "repository.cache_limit_mb": rel.default_cache_limit_mb,
+        "repository.full_maintenance_interval": "normalGC" if rel.full_maintenance_interval else None,
+        "node_agent.resources.requests.cpu": agent["requests"]["cpu"] if agent else "0",
+        "node_agent.resources.requests.memory": agent["requests"]["memory"] if agent else "0",
+        "node_agent.resources.limits.cpu": agent["limits"]["cpu"] if agent else "0",
+        "node_agent.resources.limits.memory": agent["limits"]["memory"] if agent else "0",
+        "node_agent.load_concurrency": 1 if rel.at_least(13) else None,
+    }
+    if rel.ephemeral_storage_fields:
+        defaults["maintenance.pod_resources.ephemeralStorageRequest"] = "0"
+        defaults["maintenance.pod_resources.ephemeralStorageLimit"] = "0"
+    if rel.node_agent_pod_resources:
+        for key in ("cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"):
+            defaults[f"node_agent.pod_resources.{key}"] = "0"
+    return defaults
+
+
+def _plugins(rel: VeleroRelease, result: _ApiResult, notes: _Notes) -> tuple[dict[str, t.Any], float, float]:
+    counts = result.counts
+    plugin_qps, plugin_burst = api.plugin_rate(rel, result.qps, result.burst)
+    throttle = api.plugin_throttle_seconds(counts, plugin_qps, plugin_burst)
+    default_qps, default_burst = api.plugin_rate(rel, rel.default_client_qps, rel.default_client_burst)
+    throttle_default = api.plugin_throttle_seconds(counts, default_qps, default_burst)
+    discovery = (f"{counts.plugin_discovery_helpers} discovery refreshes x {counts.plugin_discovery_per_helper} requests, "
+                 f"{counts.plugin_requests} other plugin requests")
+    if rel.plugins_inherit_server_flags:
+        notes.explain("plugins.inherit_server_flags",
+                      "true: from Velero 1.15 (PR #8166) plugin processes receive the server's arguments, so "
+                      "--client-qps/--client-burst apply to them.")
+        notes.explain("plugins.effective_client_qps", f"the server's {result.qps:g} (inherited).")
+        notes.explain("plugins.effective_client_burst", f"the server's {result.burst} (inherited).")
+    else:
+        notes.explain("plugins.inherit_server_flags",
+                      f"false: Velero {rel.text} passes only --log-level/--features to plugin processes (fixed in 1.15).")
+        notes.explain("plugins.effective_client_qps",
+                      f"client-go's default {CLIENT_GO_DEFAULT_QPS:g}: no flag or env var reaches plugins before 1.15.")
+        notes.explain("plugins.effective_client_burst", f"client-go's default {CLIENT_GO_DEFAULT_BURST}.")
+        notes.warn(f"Velero {rel.text} runs plugins at client-go's {CLIENT_GO_DEFAULT_QPS:g} QPS / "
+                   f"{CLIENT_GO_DEFAULT_BURST} burst and no setting can raise it (issue #7806). Modeled plugin "
+                   f"throttling of a whole-cluster backup: {format_seconds(throttle)} ({discovery}). Upgrade to Velero "
+                   f">= 1.15, where plugins inherit --client-qps/--client-burst.")
+    section = {"inherit_server_flags": rel.plugins_inherit_server_flags,
+               "effective_client_qps": float(plugin_qps), "effective_client_burst": int(plugin_burst)}
+    return section, throttle, throttle_default
+
+
+def recommend(inputs: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """Validate the sizing inputs and return the recommendation (contracts.md section 1)."""
+    inp = validate(dict(inputs) if isinstance(inputs, t.Mapping) else inputs)
+    rel = inp.release
+    notes = _Notes()
+    if rel.assumed_from:
+        notes.warn(f"Velero {rel.text} is newer than the newest patch this collection knows; the facts of "
+                   f"{rel.assumed_from} are assumed.")
+    shape = _cluster_shape(inp, notes)
+    api_result = _size_api(inp, shape, notes)
+    plugins, plugin_throttle, plugin_throttle_default = _plugins(rel, api_result, notes)
+    repos = _repositories(inp, shape, notes)
+    cache_section = _repository_config(inp, repos, notes)
+    cache_limit = cache_section["cache_limit_mb"] or rel.default_cache_limit_mb
+    maintenance, largest = _maintenance(inp, repos, cache_limit, notes)
+    server_resources = _server_resources(inp, shape, largest, notes)
+    node_agent = _node_agent(inp, repos, notes)
+
+    counts = api_result.counts
+    default_counts = api_result.sizing_counts
+    default_qps, default_burst = rel.default_client_qps, rel.default_client_burst
+    predicted = {
+        "api_requests": counts.total,
+        "api_requests_breakdown": counts.as_dict(),
+        "throttle_seconds_default": round(api.server_throttle_seconds(default_counts, default_qps, default_burst), 2),
+        "throttle_seconds_recommended": round(
+            api.server_throttle_seconds(counts, api_result.qps, api_result.burst), 2),
+        "plugin_throttle_seconds": round(plugin_throttle, 2),
+        "plugin_throttle_seconds_default": round(plugin_throttle_default, 2),
+        "api_seconds_default": round(api.api_seconds(rel, default_counts, default_qps, default_burst), 2),
+        "api_seconds_recommended": round(api.api_seconds(rel, counts, api_result.qps, api_result.burst), 2),
+        "apf_qps_bound": api_result.bound,
+        "maintenance_peak_memory_bytes": int(largest.estimate.peak_bytes),
+        "maintenance_peak_memory": format_size(largest.estimate.peak_bytes),
+        "maintenance_contents": largest.estimate.total_contents,
+        "maintenance_compaction_entries": largest.estimate.compaction_entries,
+        "api_time_curve": api.api_time_curve(rel, counts, api_result.qps),
+    }
+    notes.explain("predicted.throttle_seconds_default",
+                  f"server token buckets at Velero's default {default_qps:g}/{default_burst}: "
+                  f"max(0, requests - burst) / qps per client (discovery and items).")
+    notes.explain("predicted.plugin_throttle_seconds",
+                  "plugin process at its effective QPS/burst; each plugin discovery helper builds its own client.")
+    notes.explain("predicted.maintenance_peak_memory_bytes",
+                  f"largest repository: {_describe_estimate(rel, repos.largest, largest)}.")
+    return {
+        "velero_version": rel.text,
+        "server": {
+            "client_qps": float(api_result.qps),
+            "client_burst": int(api_result.burst),
+            "client_page_size": int(api_result.page_size),
+            "resources": server_resources,
+        },
+        "plugins": plugins,
+        "maintenance": maintenance,
+        "repository": cache_section,
+        "node_agent": node_agent,
+        "velero_defaults": _velero_defaults(rel),
+        "explanations": notes.explanations,
+        "assumptions": notes.assumptions,
+        "warnings": notes.warnings,
+        "predicted": predicted,
+    }

@@ -1,0 +1,81 @@
+# Copyright (c) velero_ops.tuning contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""docs/sizing-model.md states the constants the code uses and the numbers the worked examples produce."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _api_load as api
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _kopia_memory as km
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _recommend as rc
+from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
+from unit.sizing.sizing_strategies import FOUNDING, LARGE_FILES, ROOT, with_version
+
+DOC = (ROOT / "docs" / "sizing-model.md").read_text()
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (api.REQUEST_SERVICE_SECONDS, "0.002 s"),
+    (api.DEFAULT_TARGET_API_SECONDS, "default 60 s"),
+    (api.DEFAULT_APF_SHARE, "| 0.25 |"),
+    (api.SEAT_SECONDS_PER_REQUEST, "0.1 seat-seconds"),
+    (api.apf_qps_bound(), "= 612 QPS"),
+    (api.ADDITIONAL_GETS_PER_POD, "ceil(0.5 x P)"),
+    (api.SERVER_REQUESTS_PER_VOLUME, "`3 x V`"),
+    (api.PLUGIN_REQUESTS_PER_VOLUME, "6 x V"),
+    (api.OBJECTS_PER_POD, "ceil(objects / 8)"),
+    (api.BURST_RATIO_ABOVE_DEFAULT, "ceil(1.5 x qps)"),
+    (api.LARGE_COLLECTION_OBJECTS, "1 000 000 objects"),
+    (km.ASSUMED_AVERAGE_FILE_BYTES // 1024, "256 KiB"),
+    (km.FILES_PER_DIRECTORY, "ceil(F / 10)"),
+    (km.DAILY_CONTENT_CHURN, "C x 0.02"),
+    (km.INDEX_BLOB_WARNING_THRESHOLD, "index_blobs / 1000"),
+    (km.STEADY_STATE_INDEX_HOURS, "+ 1) x 72)"),
+    (km.GC_USED_SET_BYTES_PER_CONTENT, "retained x 40 B"),
+    (km.GC_WALKER_BYTES_PER_OBJECT, "x 50 B"),
+    (km.INDEX_BYTES_PER_CONTENT, "retained x 35 B"),
+    (km.GOGC_HEADROOM, "2 x heap"),
+    (km.UPLOADER_BYTES_PER_OBJECT, "x 500 B"),
+    (rc.SERVER_BYTES_PER_OBJECT, "objects x 2 KiB"),
+    (rc.MINUTES_PER_MAINTENANCE_JOB, "repositories x 2 min"),
+    (rc.DOMINANCE_FACTOR, "more than 1.5 x"),
+    (rc.MAX_CACHE_LIMIT_MB, "at most 20 000 MB"),
+])
+def test_constants_are_documented(value: object, text: str) -> None:
+    assert text in DOC, f"docs/sizing-model.md should state {text!r} (code value {value!r})"
+
+
+def test_documented_constants_match_the_code() -> None:
+    assert (api.REQUEST_SERVICE_SECONDS, api.DEFAULT_TARGET_API_SECONDS, api.DEFAULT_APF_SHARE) == (0.002, 60.0, 0.25)
+    assert (km.ASSUMED_AVERAGE_FILE_BYTES, km.DAILY_CONTENT_CHURN, km.INDEX_BLOB_WARNING_THRESHOLD) == (256 * 1024, 0.02, 1000)
+    assert (km.GC_USED_SET_BYTES_PER_CONTENT, km.GC_WALKER_BYTES_PER_OBJECT, km.INDEX_BYTES_PER_CONTENT) == (40, 50, 35)
+    assert (rc.SERVER_BYTES_PER_OBJECT, rc.MINUTES_PER_MAINTENANCE_JOB, rc.DOMINANCE_FACTOR) == (2048, 2, 1.5)
+    assert api.apf_qps_bound() == 612
+
+
+def test_worked_example_founding_case() -> None:
+    rec = recommend(FOUNDING)
+    pod = rec["maintenance"]["pod_resources"]
+    assert f"| **{pod['memoryRequest']}** |" in DOC
+    assert f"**{pod['memoryLimit']}** limit" in DOC
+    assert f"{rec['predicted']['maintenance_contents']:,}".replace(",", " ") in DOC
+    assert f"{rec['predicted']['api_requests']} requests" in DOC
+    upgraded = recommend(with_version(FOUNDING, "1.15.0"))["maintenance"]["pod_resources"]
+    assert f"needs {upgraded['memoryRequest']} / {upgraded['memoryLimit']}" in DOC
+    healthy = copy.deepcopy(FOUNDING)
+    del healthy["data"]["index_blobs"]
+    steady = recommend(healthy)["maintenance"]["pod_resources"]
+    assert f"{steady['memoryRequest']} / {steady['memoryLimit']}" in DOC
+
+
+def test_worked_example_large_files() -> None:
+    rec = recommend(LARGE_FILES)
+    pod = rec["maintenance"]["pod_resources"]
+    assert f"| **{pod['memoryRequest']}** |" in DOC
+    assert f"**{pod['memoryLimit']}** limit (floor)" in DOC
+    assert f"{rec['predicted']['maintenance_contents']:,}".replace(",", " ") + " retained" in DOC
+    assert rec["node_agent"]["resources"] is None and "| node-agent | null:" in DOC

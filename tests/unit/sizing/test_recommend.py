@@ -1,0 +1,309 @@
+# Copyright (c) velero_ops.tuning contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""recommend(): the contract shape, the named cases, per-version behaviour, explanations, assumptions."""
+
+from __future__ import annotations
+
+import copy
+import json
+import typing as t
+
+import jsonschema
+import pytest
+
+from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import GiB, MiB, parse_memory
+from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
+from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import FIELDS
+from unit.sizing.sizing_strategies import (FOUNDING, LARGE_CLUSTER, LARGE_FILES, RECOMMENDATION_SCHEMA, SMALL,
+                                           VERSIONS, with_version)
+
+SCHEMA = jsonschema.Draft202012Validator(RECOMMENDATION_SCHEMA)
+CASES = {"founding": FOUNDING, "large_files": LARGE_FILES, "small": SMALL, "large_cluster": LARGE_CLUSTER}
+RECOMMENDED_SECTIONS = ("server", "plugins", "maintenance", "repository", "node_agent")
+
+
+def leaves(node: t.Any, prefix: str) -> t.Iterator[str]:
+    if isinstance(node, dict) and node:
+        for key, value in node.items():
+            yield from leaves(value, f"{prefix}.{key}")
+    else:
+        yield prefix
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_case_and_version_validates_against_the_schema(name: str, version: str) -> None:
+    rec = recommend(with_version(CASES[name], version))
+    errors = [f"{list(e.path)}: {e.message}" for e in SCHEMA.iter_errors(rec)]
+    assert not errors
+    assert json.loads(json.dumps(rec)) == rec  # JSON-serialisable, no tuples or custom types
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_deterministic(name: str) -> None:
+    assert json.dumps(recommend(CASES[name]), sort_keys=True) == json.dumps(recommend(CASES[name]), sort_keys=True)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("version", ["1.12.0", "1.14.0", "1.16.0", "1.18.1"])
+def test_every_recommended_value_is_explained(name: str, version: str) -> None:
+    rec = recommend(with_version(CASES[name], version))
+    for section in RECOMMENDED_SECTIONS:
+        for path in leaves(rec[section], section):
+            parts = path.split(".")
+            explained = [".".join(parts[:i]) for i in range(len(parts), 1, -1) if ".".join(parts[:i]) in rec["explanations"]]
+            assert explained, f"{path} has no explanation"
+    for key in ("server.client_qps", "server.client_burst", "server.client_page_size"):
+        assert len(rec["explanations"][key]) > 40
+
+
+def test_velero_defaults_use_the_same_dotted_paths() -> None:
+    rec = recommend(with_version(LARGE_CLUSTER, "1.18.1"))
+    paths = set()
+    for section in RECOMMENDED_SECTIONS:
+        paths.update(leaves(rec[section], section))
+    for key in rec["velero_defaults"]:
+        parts = key.split(".")
+        assert any(".".join(parts[:i]) in paths or path.startswith(key) for i in range(len(parts), 1, -1)
+                   for path in paths), key
+
+
+def test_every_missing_optional_input_has_an_assumption() -> None:
+    minimal = {"velero_version": "1.16.0", "cluster": {"namespaces": 5, "objects": 500, "resource_types": 60},
+               "data": {"volume_bytes": "10Gi"}}
+    text = "\n".join(recommend(minimal)["assumptions"])
+    for section, fields in FIELDS.items():
+        for name, field in fields.items():
+            if not field.required:
+                assert f"{section}.{name}" in text, f"{section}.{name} missing from assumptions"
+
+
+def test_given_inputs_produce_no_assumption_about_them() -> None:
+    text = "\n".join(recommend(LARGE_CLUSTER)["assumptions"])
+    for given in ("data.files", "data.repositories", "data.largest_repository_key", "cluster.nodes"):
+        assert given not in text
+
+
+# --- the two named cases of issue 2 -------------------------------------------------------
+
+def test_founding_case_1_14_763gb_2438_index_blobs() -> None:
+    rec = recommend(FOUNDING)
+    pod = rec["maintenance"]["pod_resources"]
+    assert rec["maintenance"]["mechanism"] == "server-flags"
+    assert pod["memoryLimit"] == "8Gi"
+    assert 4 * GiB <= parse_memory(pod["memoryRequest"], "r") <= 5 * GiB
+    assert set(pod) == {"cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"}
+    assert 7 * GiB < rec["predicted"]["maintenance_peak_memory_bytes"] <= 8 * GiB
+    explanation = rec["explanations"]["maintenance.pod_resources.memoryRequest"]
+    assert "2438 index blobs" in explanation and "735 B" in explanation
+    warnings = "\n".join(rec["warnings"])
+    assert "above kopia's warning threshold" in warnings
+    assert "5 QPS / 10 burst" in warnings and "Upgrade to Velero >= 1.15" in warnings
+    assert "PR #4139" in warnings
+    assert any("average file size" in a for a in rec["assumptions"])
+
+
+def test_founding_case_after_upgrade_needs_about_half() -> None:
+    before = recommend(FOUNDING)["predicted"]["maintenance_peak_memory_bytes"]
+    after = recommend(with_version(FOUNDING, "1.15.0"))["predicted"]["maintenance_peak_memory_bytes"]
+    assert 0.4 * before < after < 0.6 * before
+
+
+def test_founding_case_without_backlog_needs_less() -> None:
+    healthy = copy.deepcopy(FOUNDING)
+    del healthy["data"]["index_blobs"]
+    assert (recommend(healthy)["predicted"]["maintenance_peak_memory_bytes"]
+            < recommend(FOUNDING)["predicted"]["maintenance_peak_memory_bytes"])
+
+
+def test_few_hundred_1gb_files_need_a_few_hundred_mi() -> None:
+    rec = recommend(LARGE_FILES)
+    pod = rec["maintenance"]["pod_resources"]
+    assert parse_memory(pod["memoryLimit"], "l") <= 512 * MiB
+    assert parse_memory(pod["memoryRequest"], "r") <= 512 * MiB
+    assert rec["predicted"]["maintenance_peak_memory_bytes"] < 512 * MiB
+    assert rec["node_agent"]["resources"] is None
+
+
+# --- versions ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("version", "mechanism", "inherit", "plugin_qps"), [
+    ("1.12.0", "in-server", False, 5.0), ("1.13.2", "in-server", False, 5.0),
+    ("1.14.0", "server-flags", False, 5.0), ("1.14.1", "server-flags", False, 5.0),
+    ("1.15.0", "configmap", True, None), ("1.16.2", "configmap", True, None),
+    ("1.17.0", "configmap", True, None), ("1.18.1", "configmap", True, None),
+])
+def test_mechanism_and_plugins_per_version(version: str, mechanism: str, inherit: bool,
+                                           plugin_qps: float | None) -> None:
+    rec = recommend(with_version(LARGE_CLUSTER, version))
+    assert rec["maintenance"]["mechanism"] == mechanism
+    assert rec["plugins"]["inherit_server_flags"] is inherit
+    if inherit:
+        assert rec["plugins"]["effective_client_qps"] == rec["server"]["client_qps"]
+        assert rec["plugins"]["effective_client_burst"] == rec["server"]["client_burst"]
+        assert not any("5 QPS / 10 burst" in w for w in rec["warnings"])
+    else:
+        assert (rec["plugins"]["effective_client_qps"], rec["plugins"]["effective_client_burst"]) == (plugin_qps, 10)
+        assert rec["predicted"]["plugin_throttle_seconds"] > 0
+        assert any("5 QPS / 10 burst" in w and "1.15" in w for w in rec["warnings"])
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_ephemeral_storage_only_from_1_18_1(version: str) -> None:
+    rec = recommend(with_version(LARGE_CLUSTER, version))
+    pods = [rec["maintenance"]["pod_resources"]] + [r["pod_resources"] for r in rec["maintenance"]["repositories"].values()]
+    for pod in pods:
+        has = "ephemeralStorageRequest" in pod and "ephemeralStorageLimit" in pod
+        assert has is (version == "1.18.1")
+
+
+@pytest.mark.parametrize(("version", "qps", "burst"), [("1.12.0", 20.0, 30), ("1.14.0", 100.0, 100), ("1.18.0", 100.0, 100)])
+def test_small_cluster_keeps_velero_defaults(version: str, qps: float, burst: int) -> None:
+    rec = recommend(with_version(SMALL, version))
+    assert (rec["server"]["client_qps"], rec["server"]["client_burst"]) == (qps, burst)
+    assert rec["server"]["client_page_size"] == 500
+    assert rec["velero_defaults"]["server.client_qps"] == qps
+
+
+def test_large_cluster_lands_where_practitioners_go() -> None:
+    rec = recommend(LARGE_CLUSTER)
+    assert 200 <= rec["server"]["client_qps"] <= 300
+    assert rec["server"]["client_burst"] >= rec["server"]["client_qps"]
+    assert rec["predicted"]["throttle_seconds_recommended"] < rec["predicted"]["throttle_seconds_default"]
+    assert rec["predicted"]["api_seconds_recommended"] <= 60
+
+
+def test_1_18_1_lists_per_namespace() -> None:
+    before = recommend(with_version(LARGE_CLUSTER, "1.18.0"))
+    after = recommend(with_version(LARGE_CLUSTER, "1.18.1"))
+    assert after["predicted"]["api_requests"] > 50 * before["predicted"]["api_requests"] / 10
+    assert after["server"]["client_qps"] > before["server"]["client_qps"]
+    assert any("once per namespace" in w for w in after["warnings"])
+    # capped at the APF fair share: the target cannot be met
+    assert after["server"]["client_qps"] == after["predicted"]["apf_qps_bound"]
+    assert any("cannot be met" in w for w in after["warnings"])
+
+
+def test_in_server_maintenance_sizes_the_server() -> None:
+    in_server = recommend(with_version(FOUNDING, "1.13.0"))
+    job = recommend(FOUNDING)
+    memory = parse_memory(in_server["server"]["resources"]["limits"]["memory"], "l")
+    assert memory >= parse_memory(in_server["maintenance"]["pod_resources"]["memoryLimit"], "m")
+    assert memory > parse_memory(job["server"]["resources"]["limits"]["memory"], "l")
+    assert any("inside the velero server pod" in w for w in in_server["warnings"])
+
+
+@pytest.mark.parametrize("version", ["1.12.0", "1.14.0", "1.15.0"])
+def test_no_full_maintenance_interval_before_1_16(version: str) -> None:
+    assert recommend(with_version(FOUNDING, version))["repository"]["full_maintenance_interval"] is None
+
+
+def test_backlog_asks_for_fast_gc_from_1_16() -> None:
+    rec = recommend(with_version(FOUNDING, "1.16.0"))
+    assert rec["repository"]["full_maintenance_interval"] == "fastGC"
+    assert recommend(with_version(SMALL, "1.16.0"))["repository"]["full_maintenance_interval"] is None
+
+
+def test_cache_limit_only_from_1_15_and_when_metadata_outgrows_it() -> None:
+    many_files = copy.deepcopy(LARGE_CLUSTER)
+    many_files["data"]["largest_repository_files"] = 20_000_000
+    assert recommend(with_version(many_files, "1.14.0"))["repository"]["cache_limit_mb"] is None
+    assert recommend(with_version(many_files, "1.15.0"))["repository"]["cache_limit_mb"] > 5000
+    assert recommend(SMALL)["repository"]["cache_limit_mb"] is None
+
+
+# --- repositories -------------------------------------------------------------------------------
+
+def test_dominant_largest_repository_gets_its_own_entry() -> None:
+    rec = recommend(LARGE_CLUSTER)
+    entry = rec["maintenance"]["repositories"]["analytics-default-kopia"]["pod_resources"]
+    assert parse_memory(entry["memoryLimit"], "l") > parse_memory(rec["maintenance"]["pod_resources"]["memoryLimit"], "g")
+    assert "maintenance.repositories.analytics-default-kopia.pod_resources.memoryLimit" in rec["explanations"]
+    assert rec["predicted"]["maintenance_peak_memory_bytes"] <= parse_memory(entry["memoryLimit"], "l")
+
+
+def test_dominant_largest_without_key_sizes_global_for_it() -> None:
+    inputs = copy.deepcopy(LARGE_CLUSTER)
+    del inputs["data"]["largest_repository_key"]
+    rec = recommend(inputs)
+    assert rec["maintenance"]["repositories"] == {}
+    with_key = recommend(LARGE_CLUSTER)["maintenance"]["repositories"]["analytics-default-kopia"]["pod_resources"]
+    assert rec["maintenance"]["pod_resources"] == with_key
+    assert any("largest_repository_key is unknown" in w for w in rec["warnings"])
+
+
+def test_no_split_when_repositories_are_alike() -> None:
+    inputs = copy.deepcopy(LARGE_CLUSTER)
+    inputs["data"].update(volume_bytes="4Ti", files=10_000_000, repositories=2, largest_repository_bytes="2Ti",
+                          largest_repository_files=5_000_000)
+    assert recommend(inputs)["maintenance"]["repositories"] == {}
+
+
+# --- policy -----------------------------------------------------------------------------------
+
+def test_policy_caps_qps_even_below_the_default() -> None:
+    inputs = copy.deepcopy(SMALL)
+    inputs["policy"] = {"max_client_qps": 50}
+    rec = recommend(inputs)
+    assert rec["server"]["client_qps"] == 50.0
+    assert rec["server"]["client_burst"] >= 50
+    assert any("max_client_qps=50" in w and "below Velero's default" in w for w in rec["warnings"])
+
+
+def test_policy_caps_maintenance_memory_and_warns() -> None:
+    inputs = copy.deepcopy(FOUNDING)
+    inputs["policy"] = {"max_maintenance_memory": "6Gi"}
+    rec = recommend(inputs)
+    pod = rec["maintenance"]["pod_resources"]
+    assert pod["memoryLimit"] == "6Gi"
+    assert parse_memory(pod["memoryRequest"], "r") <= 6 * GiB
+    assert any("max_maintenance_memory=6Gi" in w and "GOMEMLIMIT" in w for w in rec["warnings"])
+    assert "capped by policy.max_maintenance_memory" in rec["explanations"]["maintenance.pod_resources.memoryLimit"]
+
+
+def test_generous_cap_changes_nothing() -> None:
+    inputs = copy.deepcopy(FOUNDING)
+    inputs["policy"] = {"max_maintenance_memory": "64Gi"}
+    assert recommend(inputs)["maintenance"] == recommend(FOUNDING)["maintenance"]
+
+
+def test_tighter_target_raises_qps_and_apf_policy_bounds_it() -> None:
+    inputs = copy.deepcopy(LARGE_CLUSTER)
+    inputs["policy"] = {"target_api_seconds": 20}
+    fast = recommend(inputs)
+    assert fast["server"]["client_qps"] > recommend(LARGE_CLUSTER)["server"]["client_qps"]
+    inputs["policy"] = {"target_api_seconds": 20, "apf_share": 0.05}
+    bounded = recommend(inputs)
+    assert bounded["server"]["client_qps"] == 122.0  # floor(0.05 x 245 / 0.1)
+
+
+def test_patch_newer_than_known_is_assumed_with_a_warning() -> None:
+    rec = recommend(with_version(SMALL, "1.18.7"))
+    assert rec["velero_version"] == "1.18.7"
+    assert any("1.18.1 are assumed" in w for w in rec["warnings"])
+    assert "ephemeralStorageRequest" in rec["maintenance"]["pod_resources"]
+
+
+def test_node_agent_resources_follow_file_counts() -> None:
+    rec = recommend(LARGE_CLUSTER)
+    assert rec["node_agent"]["resources"] is not None
+    assert rec["node_agent"]["pod_resources"] is not None
+    assert rec["node_agent"]["load_concurrency"] == 1  # pinned: memory is sized for one volume at a time
+    assert "across 50 nodes" in rec["explanations"]["node_agent.resources.requests.memory"]
+    assert recommend(with_version(LARGE_CLUSTER, "1.12.0"))["node_agent"]["load_concurrency"] is None
+    small = recommend(SMALL)["node_agent"]
+    assert small == {"resources": None, "pod_resources": None, "load_concurrency": None}
+
+
+def test_many_repositories_lengthen_the_frequency() -> None:
+    inputs = copy.deepcopy(LARGE_CLUSTER)
+    assert recommend(inputs)["maintenance"]["frequency"] == "10h"  # 300 x 2 min
+    inputs["data"]["repositories"] = 20
+    assert recommend(inputs)["maintenance"]["frequency"] == "1h"
+
+
+def test_never_server_flag_forms_on_1_17_plus() -> None:
+    for version in ("1.17.0", "1.17.1", "1.18.0", "1.18.1"):
+        text = json.dumps(recommend(with_version(FOUNDING, version)))
+        assert "server-flags" not in text.replace('"maintenance.mechanism": "configmap"', "")
