@@ -1,0 +1,69 @@
+# Copyright (c) velero_ops.tuning contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Connection options for modules that talk to the Kubernetes API (see ``module_utils/_kube_args.py``)."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  kubeconfig:
+    description:
+      - Path to a kubeconfig file, or the kubeconfig itself as a mapping.
+      - If no connection option is given, the in-cluster service account is tried first, then
+        E(KUBECONFIG) or C(~/.kube/config), as M(kubernetes.core.k8s_info) does.
+      - Can also be set with the E(K8S_AUTH_KUBECONFIG) environment variable.
+    type: raw
+  context:
+    description:
+      - Name of the kubeconfig context to use instead of the current context.
+      - Can also be set with the E(K8S_AUTH_CONTEXT) environment variable.
+    type: str
+  host:
+    description:
+      - URL of the API server, for example V(https://api.example.com:6443).
+      - With O(api_key) (or O(client_cert) and O(client_key)) no kubeconfig is read at all.
+      - Can also be set with the E(K8S_AUTH_HOST) environment variable.
+    type: str
+  api_key:
+    description:
+      - Bearer token used to authenticate with the API server.
+      - Can also be set with the E(K8S_AUTH_API_KEY) environment variable.
+    type: str
+  validate_certs:
+    description:
+      - Whether to verify the API server's TLS certificate.
+      - Can also be set with the E(K8S_AUTH_VERIFY_SSL) or E(K8S_AUTH_VALIDATE_CERTS) environment variables.
+    type: bool
+    aliases: [verify_ssl]
+  ca_cert:
+    description:
+      - Path to the CA certificate (full chain) that signed the API server's certificate.
+      - Can also be set with the E(K8S_AUTH_SSL_CA_CERT) or E(K8S_AUTH_CA_CERT) environment variables.
+    type: path
+    aliases: [ssl_ca_cert]
+  client_cert:
+    description:
+      - Path to a client certificate used to authenticate with the API server.
+      - Can also be set with the E(K8S_AUTH_CERT_FILE) or E(K8S_AUTH_CLIENT_CERT) environment variables.
+    type: path
+    aliases: [cert_file]
+  client_key:
+    description:
+      - Path to the private key of O(client_cert).
+      - Can also be set with the E(K8S_AUTH_KEY_FILE) or E(K8S_AUTH_CLIENT_KEY) environment variables.
+    type: path
+    aliases: [key_file]
+  proxy:
+    description:
+      - URL of an HTTP proxy to reach the API server through.
+      - Can also be set with the E(K8S_AUTH_PROXY) environment variable.
+    type: str
+requirements:
+  - kubernetes >= 29.0.0 (the official Kubernetes Python client)
+notes:
+  - Requests that fail with connection errors, timeouts, HTTP 429 or 5xx are retried a bounded number
+    of times, waiting as long as the server's C(Retry-After) header asks.
+"""

@@ -1,0 +1,787 @@
+# Copyright (c) velero_ops.tuning contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One small Kubernetes API client shared by ``cluster_facts`` and ``repo_maintenance``.
+
+Transport, kubeconfig loading, TLS, client certificates, proxies and token refresh all come
+from the official ``kubernetes`` client (``Configuration`` + ``ApiClient``); this file only adds
+what the modules need on top: raw API paths, bounded retries that honour ``Retry-After``,
+metadata-only paging, aggregated discovery and exceptions that name the missing permission.
+
+No Ansible imports. ``kubernetes`` is imported guarded: check ``HAS_KUBERNETES`` first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import json
+import os
+import re
+import time
+import traceback
+import typing as t
+from urllib.parse import urlencode
+
+try:
+    import urllib3
+    from kubernetes import client as _k8s_client
+    from kubernetes import config as _k8s_config
+    from kubernetes.client.exceptions import ApiException as _ApiException
+except ImportError:  # the module reports missing_required_lib from KUBERNETES_IMPORT_ERROR
+    HAS_KUBERNETES = False
+    KUBERNETES_IMPORT_ERROR: t.Optional[str] = traceback.format_exc()
+else:
+    HAS_KUBERNETES = True
+    KUBERNETES_IMPORT_ERROR = None
+
+ACCEPT_JSON = "application/json"
+# Same negotiation as client-go: ask for the cheap form, fall back to plain JSON when not served.
+ACCEPT_METADATA_LIST = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json"
+ACCEPT_METADATA = "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io,application/json"
+ACCEPT_AGGREGATED_DISCOVERY = (
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+    "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,"
+    "application/json"
+)
+CONTENT_MERGE_PATCH = "application/merge-patch+json"
+
+USER_AGENT = "velero_ops.tuning"
+DEFAULT_PAGE_SIZE = 500
+_RETRY_STATUSES = frozenset([429, 500, 502, 503, 504])
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+
+class KubeAPIError(Exception):
+    """An API request failed. ``status`` is the HTTP status (None when nothing was answered)."""
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str = "", method: str | None = None,
+                 path: str | None = None, retry_after: float | None = None, body: t.Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.reason = reason
+        self.method = method
+        self.path = path
+        self.retry_after = retry_after
+        self.body = body
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class KubeConfigError(KubeAPIError, ValueError):
+    """Connection options or kubeconfig are unusable (no request was sent)."""
+
+
+class KubeUnauthorized(KubeAPIError):
+    """401: the credentials were rejected."""
+
+
+class KubeForbidden(KubeAPIError):
+    """403: ``verb``, ``group``, ``resource`` and ``namespace`` name the missing permission."""
+
+    def __init__(self, message: str, *, verb: str = "", group: str | None = None, resource: str = "",
+                 namespace: str | None = None, **kwargs: t.Any) -> None:
+        super().__init__(message, **kwargs)
+        self.verb = verb
+        self.group = group
+        self.resource = resource
+        self.namespace = namespace
+
+    @property
+    def permission(self) -> dict[str, t.Any]:
+        return {"verb": self.verb, "api_group": self.group, "resource": self.resource, "namespace": self.namespace}
+
+
+class KubeNotFound(KubeAPIError):
+    """404."""
+
+
+class KubeConflict(KubeAPIError):
+    """409: AlreadyExists on create, or a resourceVersion conflict on update/patch."""
+
+
+class KubeUnavailable(KubeAPIError):
+    """Connection errors, timeouts, 429 and 5xx that persisted through the bounded retries."""
+
+
+# --------------------------------------------------------------------------------------------
+# API paths
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ResourceRef:
+    """What an API path addresses (used to name the permission in errors)."""
+
+    group: str | None  # None for non-resource URLs such as /version or /apis
+    version: str
+    resource: str  # plural, with "/subresource" when present (pods/log)
+    namespace: str | None
+    name: str | None
+
+    def verb(self, method: str, query: t.Mapping[str, t.Any] | None = None) -> str:
+        method = method.upper()
+        if self.group is None:
+            return method.lower()
+        if method == "GET":
+            if self.name is None:
+                return "watch" if query and str(query.get("watch", "")).lower() in ("1", "true") else "list"
+            return "get"
+        if method == "DELETE":
+            return "delete" if self.name is not None else "deletecollection"
+        return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
+
+
+_CORE_PREFIX = re.compile(r"^/api/(?P<version>[^/]+)(?P<rest>/.*)?$")
+_GROUP_PREFIX = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)(?P<rest>/.*)?$")
+_NAMESPACE_SUBRESOURCES = ("status", "finalize")
+
+
+def parse_api_path(path: str) -> ResourceRef:
+    """Split ``/api/v1/namespaces/ns/pods/name/log`` style paths into their parts."""
+    path = path.split("?", 1)[0]
+    match = _CORE_PREFIX.match(path)
+    group = ""
+    if match is None:
+        match = _GROUP_PREFIX.match(path)
+        if match is None:
+            return ResourceRef(None, "", path, None, None)
+        group = match.group("group")
+    version = match.group("version")
+    parts = [p for p in (match.group("rest") or "").split("/") if p]
+    if not parts:
+        return ResourceRef(None, version, path, None, None)
+    namespace = None
+    if parts[0] == "namespaces" and len(parts) >= 3 and not (len(parts) == 3 and parts[2] in _NAMESPACE_SUBRESOURCES):
+        namespace = parts[1]
+        parts = parts[2:]
+    resource = parts[0]
+    name = parts[1] if len(parts) > 1 else None
+    if len(parts) > 2:
+        resource = resource + "/" + "/".join(parts[2:])
+    return ResourceRef(group, version, resource, namespace, name)
+
+
+def describe_permission(verb: str, ref: ResourceRef) -> str:
+    if ref.group is None:
+        return f'{verb} on the non-resource URL "{ref.resource}"'
+    where = f'in namespace "{ref.namespace}"' if ref.namespace else "at the cluster scope"
+    if ref.resource.startswith("namespaces") and ref.name and ref.namespace is None:
+        where = "at the cluster scope"
+    return f'{verb} {ref.resource} (API group "{ref.group}") {where}'
+
+
+# --------------------------------------------------------------------------------------------
+# Connection options
+# --------------------------------------------------------------------------------------------
+
+_TRUE_FALSE_OFF = ("0", "false", "no", "off")
+
+
+def _env_bool(value: str) -> bool:
+    # kubernetes.core semantics: anything but 0/false/no is true.
+    return value.strip().lower() not in _TRUE_FALSE_OFF
+
+
+@dataclasses.dataclass
+class ConnectionOptions:
+    """How to reach the API; field names follow kubernetes.core's module options."""
+
+    kubeconfig: t.Any = None  # path (str) or the parsed kubeconfig (dict)
+    context: str | None = None
+    host: str | None = None
+    api_key: str | None = dataclasses.field(default=None, repr=False)
+    validate_certs: bool | None = None
+    ca_cert: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    proxy: str | None = None
+
+    # option -> K8S_AUTH_* names, kubernetes.core order (option name first, then the client's name).
+    ENV_FALLBACKS: t.ClassVar[dict[str, tuple[str, ...]]] = {
+        "kubeconfig": ("K8S_AUTH_KUBECONFIG",),
+        "context": ("K8S_AUTH_CONTEXT",),
+        "host": ("K8S_AUTH_HOST",),
+        "api_key": ("K8S_AUTH_API_KEY",),
+        "validate_certs": ("K8S_AUTH_VALIDATE_CERTS", "K8S_AUTH_VERIFY_SSL"),
+        "ca_cert": ("K8S_AUTH_CA_CERT", "K8S_AUTH_SSL_CA_CERT"),
+        "client_cert": ("K8S_AUTH_CLIENT_CERT", "K8S_AUTH_CERT_FILE"),
+        "client_key": ("K8S_AUTH_CLIENT_KEY", "K8S_AUTH_KEY_FILE"),
+        "proxy": ("K8S_AUTH_PROXY",),
+    }
+
+    @classmethod
+    def from_params(cls, params: t.Mapping[str, t.Any], environ: t.Mapping[str, str] | None = None) -> "ConnectionOptions":
+        """Module parameters first, then the K8S_AUTH_* environment variables."""
+        env = os.environ if environ is None else environ
+        values: dict[str, t.Any] = {}
+        for field, names in cls.ENV_FALLBACKS.items():
+            value = params.get(field)
+            if value is None:
+                for name in names:
+                    if env.get(name) not in (None, ""):
+                        value = env[name]
+                        break
+                if isinstance(value, str) and field == "validate_certs":
+                    value = _env_bool(value)
+            values[field] = value
+        if values["kubeconfig"] is None and env.get("KUBECONFIG"):
+            # Read here (not at kubernetes import time) so the caller's environment wins.
+            values["kubeconfig"] = env["KUBECONFIG"]
+        options = cls(**values)
+        options.validate()
+        return options
+
+    def validate(self) -> None:
+        if self.kubeconfig is not None and not isinstance(self.kubeconfig, (str, dict)):
+            raise KubeConfigError(
+                f"kubeconfig: expected a path or a kubeconfig mapping, got {type(self.kubeconfig).__name__}")
+        if self.validate_certs is not None and not isinstance(self.validate_certs, bool):
+            raise KubeConfigError(f"validate_certs: expected a boolean, got {self.validate_certs!r}")
+        if self.host is not None and not re.match(r"^https?://", str(self.host)):
+            raise KubeConfigError(f"host: expected a URL such as https://api.example.com:6443, got {self.host!r}")
+
+    def _has_direct_credentials(self) -> bool:
+        return bool(self.host and (self.api_key or (self.client_cert and self.client_key)))
+
+    def build_configuration(self) -> t.Any:
+        """A fresh ``kubernetes.client.Configuration`` (the global default is never touched)."""
+        if not HAS_KUBERNETES:
+            raise KubeConfigError("the Python library 'kubernetes' is required: " + (KUBERNETES_IMPORT_ERROR or ""))
+        configuration = _k8s_client.Configuration()
+        try:
+            if self._has_direct_credentials():
+                pass  # kubernetes.core: host + token/cert is enough, no kubeconfig needed
+            elif isinstance(self.kubeconfig, dict):
+                _k8s_config.load_kube_config_from_dict(self.kubeconfig, context=self.context,
+                                                       client_configuration=configuration, persist_config=False)
+            elif self.kubeconfig or self.context:
+                path = os.path.expanduser(self.kubeconfig) if self.kubeconfig else None
+                _k8s_config.load_kube_config(config_file=path, context=self.context,
+                                             client_configuration=configuration, persist_config=False)
+            else:
+                self._load_default(configuration)
+        except KubeConfigError:
+            raise
+        except Exception as exc:  # ConfigException, FileNotFoundError, YAML errors, exec plugin failures
+            source = "the kubeconfig mapping" if isinstance(self.kubeconfig, dict) else (
+                f"kubeconfig {self.kubeconfig!r}" if self.kubeconfig else "the default kubeconfig")
+            raise KubeConfigError(f"could not load {source}"
+                                  f"{' context ' + repr(self.context) if self.context else ''}: {exc}") from exc
+        if self.host:
+            configuration.host = str(self.host).rstrip("/")
+        if self.api_key:
+            configuration.api_key = {"authorization": "Bearer " + self.api_key}
+        if self.validate_certs is not None:
+            configuration.verify_ssl = self.validate_certs
+        if self.ca_cert:
+            configuration.ssl_ca_cert = self.ca_cert
+        if self.client_cert:
+            configuration.cert_file = self.client_cert
+        if self.client_key:
+            configuration.key_file = self.client_key
+        if self.proxy:
+            configuration.proxy = self.proxy
+        # Our own loop retries (bounded, counted, honouring Retry-After); urllib3 must not retry silently.
+        configuration.retries = False
+        if not configuration.host:
+            raise KubeConfigError("no API server: set host, kubeconfig or context (or K8S_AUTH_HOST / KUBECONFIG)")
+        return configuration
+
+    def _load_default(self, configuration: t.Any) -> None:
+        # kubernetes.core order: in-cluster service account first, then ~/.kube/config.
+        try:
+            _k8s_config.load_incluster_config(client_configuration=configuration)
+            return
+        except _k8s_config.ConfigException:
+            pass
+        default = os.path.expanduser("~/.kube/config")
+        if not os.path.exists(default):
+            raise KubeConfigError("no connection configured: not running in a pod, no kubeconfig given and "
+                                  f"{default} does not exist (set kubeconfig/context/host or KUBECONFIG)")
+        _k8s_config.load_kube_config(config_file=default, client_configuration=configuration, persist_config=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Discovery
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class APIResource:
+    """One served resource type (preferred version of its group)."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+    verbs: tuple[str, ...] = ()
+    short_names: tuple[str, ...] = ()
+    singular: str = ""
+    categories: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+
+    @property
+    def resource(self) -> str:
+        return self.plural
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def group_resource(self) -> str:
+        """Velero's spelling: ``pods`` for the core group, ``deployments.apps`` otherwise."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if namespace and self.namespaced:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+        return base
+
+    def supports(self, *verbs: str) -> bool:
+        return all(verb in self.verbs for verb in verbs)
+
+
+def _tuple(value: t.Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, (list, tuple)) else ()
+
+
+def _aggregated_versions(document: t.Mapping[str, t.Any], failures: dict[str, str]) -> list[tuple[str, list[tuple[str, list[APIResource]]]]]:
+    """``[(group, [(version, resources), ...preferred first]), ...]`` from an APIGroupDiscoveryList."""
+    groups = []
+    for item in document.get("items") or []:
+        group = ((item.get("metadata") or {}).get("name")) or ""
+        versions = []
+        for entry_version in item.get("versions") or []:  # descending order of preference
+            version = str(entry_version.get("version", ""))
+            if entry_version.get("freshness") == "Stale":
+                failures[f"{group}/{version}" if group else version] = "discovery document is stale"
+                continue
+            resources = []
+            for entry in entry_version.get("resources") or []:
+                response_kind = entry.get("responseKind") or {}
+                resources.append(APIResource(
+                    group=group, version=version, plural=str(entry.get("resource", "")),
+                    kind=str(response_kind.get("kind", "")), namespaced=entry.get("scope") == "Namespaced",
+                    verbs=_tuple(entry.get("verbs")), short_names=_tuple(entry.get("shortNames")),
+                    singular=str(entry.get("singularResource", "")), categories=_tuple(entry.get("categories")),
+                    subresources=tuple(str(s.get("subresource", "")) for s in entry.get("subresources") or []),
+                ))
+            versions.append((version, resources))
+        groups.append((group, versions))
+    return groups
+
+
+def _parse_resource_list(group: str, version: str, document: t.Mapping[str, t.Any]) -> list[APIResource]:
+    entries = document.get("resources") or []
+    subresources: dict[str, list[str]] = {}
+    for entry in entries:
+        name = str(entry.get("name", ""))
+        if "/" in name:
+            parent, sub = name.split("/", 1)
+            subresources.setdefault(parent, []).append(sub)
+    resources = []
+    for entry in entries:
+        name = str(entry.get("name", ""))
+        if not name or "/" in name:
+            continue
+        resources.append(APIResource(
+            group=group, version=version, plural=name, kind=str(entry.get("kind", "")),
+            namespaced=bool(entry.get("namespaced")), verbs=_tuple(entry.get("verbs")),
+            short_names=_tuple(entry.get("shortNames")), singular=str(entry.get("singularName", "")),
+            categories=_tuple(entry.get("categories")), subresources=tuple(subresources.get(name, ())),
+        ))
+    return resources
+
+
+def preferred_resources(groups: t.Sequence[tuple[str, t.Sequence[tuple[str, t.Sequence[APIResource]]]]]) -> list[APIResource]:
+    """client-go ``ServerPreferredResources``: each resource once, in its group's preferred version if
+    served there, otherwise in the first (most preferred) version that serves it
+    (e.g. ``datauploads.velero.io`` exists only in ``v2alpha1`` while ``v1`` is preferred)."""
+    result: list[APIResource] = []
+    for group, versions in groups:
+        chosen: dict[str, APIResource] = {}
+        for _version, resources in versions:
+            for resource in resources:
+                chosen.setdefault(resource.plural, resource)
+        result.extend(chosen.values())
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Client
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Response:
+    status: int
+    headers: t.Mapping[str, str]
+    data: bytes
+
+
+def _retry_after_seconds(value: t.Any) -> float | None:
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _header(headers: t.Any, name: str) -> t.Any:
+    if not headers:
+        return None
+    getter = getattr(headers, "get", None)
+    if getter is None:
+        return None
+    value = getter(name)
+    if value is None:
+        value = getter(name.lower())
+    return value
+
+
+class KubeClient:
+    """Raw-path access to the API with bounded, counted retries.
+
+    ``request_count`` counts HTTP requests actually sent, retries included.
+    """
+
+    def __init__(self, options: ConnectionOptions, *, max_retries: int = 5, request_timeout: float = 30.0,
+                 sleep: t.Callable[[float], t.Any] = time.sleep, max_retry_after: float = 60.0,
+                 backoff_base: float = 0.5, backoff_max: float = 8.0) -> None:
+        if max_retries < 0:
+            raise KubeConfigError(f"max_retries: expected an integer >= 0, got {max_retries!r}")
+        if request_timeout <= 0:
+            raise KubeConfigError(f"request_timeout: expected seconds > 0, got {request_timeout!r}")
+        self.options = options
+        self.max_retries = int(max_retries)
+        self.request_timeout = float(request_timeout)
+        self.max_retry_after = float(max_retry_after)
+        self.backoff_base = float(backoff_base)
+        self.backoff_max = float(backoff_max)
+        self._sleep = sleep
+        self.request_count = 0
+        self.retry_count = 0
+        self.slept_seconds = 0.0
+        self.aggregated_discovery: bool | None = None
+        self.discovery_failures: dict[str, str] = {}
+        self.group_versions = 0
+        self.configuration = options.build_configuration()
+        self._api_client = _k8s_client.ApiClient(configuration=self.configuration)
+        self.host = str(self.configuration.host).rstrip("/")
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        try:
+            self._api_client.close()
+        except Exception:  # closing is best effort; nothing useful to report
+            pass
+
+    def __enter__(self) -> "KubeClient":
+        return self
+
+    def __exit__(self, *exc_info: t.Any) -> None:
+        self.close()
+
+    # -- public API ------------------------------------------------------------------------------
+
+    def get(self, path: str, query: t.Mapping[str, t.Any] | None = None, *, metadata_only: bool = False) -> dict:
+        return self._json("GET", path, query=query, accept=ACCEPT_METADATA if metadata_only else ACCEPT_JSON)
+
+    def list_pages(self, path: str, *, limit: int = DEFAULT_PAGE_SIZE, metadata_only: bool = False,
+                   label_selector: str | None = None, field_selector: str | None = None) -> t.Iterator[dict]:
+        """Yield raw list pages (``items`` + ``metadata``), following ``metadata.continue``."""
+        if limit is not None and limit < 0:
+            raise KubeConfigError(f"limit: expected an integer >= 0, got {limit!r}")
+        accept = ACCEPT_METADATA_LIST if metadata_only else ACCEPT_JSON
+        token: str | None = None
+        while True:
+            query = {"limit": limit or None, "continue": token, "labelSelector": label_selector,
+                     "fieldSelector": field_selector}
+            page = self._json("GET", path, query=query, accept=accept)
+            token = (page.get("metadata") or {}).get("continue") or None
+            yield page
+            if not token:
+                return
+
+    def list(self, path: str, *, limit: int = DEFAULT_PAGE_SIZE, metadata_only: bool = False,
+             label_selector: str | None = None, field_selector: str | None = None) -> t.Iterator[dict]:
+        """Yield items one by one; only one page is held in memory at a time."""
+        for page in self.list_pages(path, limit=limit, metadata_only=metadata_only,
+                                    label_selector=label_selector, field_selector=field_selector):
+            items = page.get("items") or []
+            page.clear()
+            yield from items
+
+    def count(self, path: str, *, limit: int = DEFAULT_PAGE_SIZE, label_selector: str | None = None,
+              field_selector: str | None = None) -> int:
+        """Number of objects: metadata-only pages, stopping early on ``metadata.remainingItemCount``."""
+        total = 0
+        pages = self.list_pages(path, limit=limit, metadata_only=True, label_selector=label_selector,
+                                field_selector=field_selector)
+        try:
+            for page in pages:
+                total += len(page.get("items") or [])
+                meta = page.get("metadata") or {}
+                remaining = meta.get("remainingItemCount")
+                if meta.get("continue") and isinstance(remaining, int) and not isinstance(remaining, bool) \
+                        and remaining >= 0:
+                    return total + remaining
+        finally:
+            pages.close()
+        return total
+
+    def create(self, path: str, body: t.Mapping[str, t.Any]) -> dict:
+        """POST. A create retried after a lost response may raise KubeConflict (AlreadyExists)."""
+        return self._json("POST", path, body=dict(body), content_type=ACCEPT_JSON)
+
+    def update(self, path: str, body: t.Mapping[str, t.Any]) -> dict:
+        return self._json("PUT", path, body=dict(body), content_type=ACCEPT_JSON)
+
+    def merge_patch(self, path: str, patch: t.Mapping[str, t.Any]) -> dict:
+        """JSON merge patch (RFC 7386): ``None`` values delete keys."""
+        return self._json("PATCH", path, body=dict(patch), content_type=CONTENT_MERGE_PATCH)
+
+    def delete(self, path: str, *, propagation_policy: str | None = "Background") -> None:
+        body = None
+        if propagation_policy:
+            body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation_policy}
+        self._request("DELETE", path, body=body, content_type=ACCEPT_JSON if body else None)
+
+    def pod_log(self, namespace: str, name: str, *, container: str | None = None,
+                tail_lines: int | None = None) -> str:
+        query = {"container": container, "tailLines": tail_lines}
+        response = self._request("GET", f"/api/v1/namespaces/{namespace}/pods/{name}/log", query=query,
+                                 accept="text/plain, */*")
+        return response.data.decode("utf-8", errors="replace")
+
+    def server_version(self) -> dict:
+        return self._json("GET", "/version")
+
+    def discover(self) -> list[APIResource]:
+        """Served resource types, one entry per resource in its preferred version (as client-go's
+        ``ServerPreferredResources``), subresources folded into their parent.
+
+        Two requests when the server offers aggregated discovery (Kubernetes 1.26+ beta, 1.30 GA);
+        otherwise one per group-version, like client-go. Group-versions that fail (e.g. an
+        aggregated API server that is down) are skipped and recorded in ``discovery_failures``.
+        ``group_versions`` is set to the number of served group-versions.
+        """
+        self.discovery_failures = {}
+        core = self._json("GET", "/api", accept=ACCEPT_AGGREGATED_DISCOVERY)
+        apis = self._json("GET", "/apis", accept=ACCEPT_AGGREGATED_DISCOVERY)
+        groups: list[tuple[str, list[tuple[str, list[APIResource]]]]] = []
+        aggregated = True
+        if core.get("kind") == "APIGroupDiscoveryList":
+            groups += _aggregated_versions(core, self.discovery_failures)
+        else:
+            aggregated = False
+            versions = [str(v) for v in core.get("versions") or ["v1"]]
+            groups.append(("", [(v, self._legacy_group_version("", v)) for v in versions]))
+        if apis.get("kind") == "APIGroupDiscoveryList":
+            groups += _aggregated_versions(apis, self.discovery_failures)
+        else:
+            aggregated = False
+            for group in apis.get("groups") or []:
+                name = str(group.get("name", ""))
+                listed = [str(v.get("version", "")) for v in group.get("versions") or [] if v.get("version")]
+                preferred = (group.get("preferredVersion") or {}).get("version")
+                if preferred in listed:
+                    listed.remove(preferred)
+                    listed.insert(0, preferred)
+                groups.append((name, [(v, self._legacy_group_version(name, v)) for v in listed]))
+        self.aggregated_discovery = aggregated
+        stale = sum(1 for reason in self.discovery_failures.values() if reason == "discovery document is stale")
+        self.group_versions = sum(len(versions) for _group, versions in groups) + stale
+        return preferred_resources(groups)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _legacy_group_version(self, group: str, version: str) -> list[APIResource]:
+        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        try:
+            document = self._json("GET", path)
+        except (KubeUnauthorized, KubeConfigError):
+            raise
+        except KubeAPIError as exc:
+            if isinstance(exc, KubeForbidden) and not group:
+                raise
+            self.discovery_failures[path.split("/", 2)[-1]] = exc.message
+            return []
+        return _parse_resource_list(group, version, document)
+
+    def _json(self, method: str, path: str, *, query: t.Mapping[str, t.Any] | None = None, body: t.Any = None,
+              accept: str = ACCEPT_JSON, content_type: str | None = None) -> dict:
+        response = self._request(method, path, query=query, body=body, accept=accept, content_type=content_type)
+        if not response.data:
+            return {}
+        try:
+            document = json.loads(response.data)
+        except ValueError as exc:
+            raise KubeAPIError(f"{method} {path}: the API server answered {response.status} with a body that is "
+                               f"not JSON ({exc})", status=response.status, method=method, path=path) from exc
+        if not isinstance(document, dict):
+            raise KubeAPIError(f"{method} {path}: expected a JSON object from the API server",
+                               status=response.status, method=method, path=path)
+        return document
+
+    def _url(self, path: str, query: t.Mapping[str, t.Any] | None) -> str:
+        if not path.startswith("/"):
+            raise KubeConfigError(f"path: expected an API path starting with '/', got {path!r}")
+        url = self.host + path
+        pairs = [(k, str(v).lower() if isinstance(v, bool) else str(v))
+                 for k, v in (query or {}).items() if v is not None and v != ""]
+        if pairs:
+            url += "?" + urlencode(pairs)
+        return url
+
+    def _send(self, method: str, url: str, headers: dict[str, str], body: t.Any) -> _Response:
+        settings = self.configuration.auth_settings().get("BearerToken")
+        if settings and settings.get("value"):
+            headers[str(settings.get("key") or "authorization")] = str(settings["value"])
+        try:
+            raw = self._api_client.rest_client.request(
+                method, url, headers=headers, body=body, _request_timeout=self.request_timeout)
+        except _ApiException as exc:
+            # Older clients raise for non-2xx answers; status 0 means TLS/serialisation trouble.
+            if not exc.status:
+                raise KubeAPIError(f"{method} {url}: {exc.reason}", reason="TransportError", method=method) from exc
+            data = exc.body if exc.body is not None else b""
+            return _Response(int(exc.status), exc.headers or {}, data.encode("utf-8") if isinstance(data, str) else data)
+        data = getattr(raw, "data", None)
+        if data is None:
+            data = raw.read()
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        headers_out = getattr(raw, "headers", None)
+        if headers_out is None:
+            headers_out = raw.getheaders()
+        return _Response(int(raw.status), headers_out or {}, data or b"")
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.backoff_base * (2 ** attempt), self.backoff_max)
+
+    def _wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self.slept_seconds += seconds
+            self._sleep(seconds)
+
+    def _request(self, method: str, path: str, *, query: t.Mapping[str, t.Any] | None = None, body: t.Any = None,
+                 accept: str = ACCEPT_JSON, content_type: str | None = None) -> _Response:
+        url = self._url(path, query)
+        attempts = self.max_retries + 1
+        last_problem = ""
+        last_status: int | None = None
+        last_retry_after: float | None = None
+        last_body: t.Any = None
+        for attempt in range(attempts):
+            headers = {"Accept": accept, "User-Agent": USER_AGENT}
+            if content_type:
+                headers["Content-Type"] = content_type
+            self.request_count += 1
+            if attempt:
+                self.retry_count += 1
+            try:
+                response = self._send(method, url, headers, body)
+            except KubeAPIError:
+                raise
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                last_problem = _transport_problem(exc)
+                last_status, last_retry_after = None, None
+                if attempt + 1 < attempts:
+                    self._wait(self._backoff(attempt))
+                continue
+            if 200 <= response.status < 300:
+                return response
+            status_body = _status_body(response.data)
+            if response.status in _RETRY_STATUSES:
+                last_status = response.status
+                last_body = status_body
+                last_retry_after = _retry_after_seconds(_header(response.headers, "Retry-After"))
+                last_problem = _status_text(response.status, status_body)
+                if attempt + 1 < attempts:
+                    if last_retry_after is None:
+                        self._wait(self._backoff(attempt))
+                    else:
+                        self._wait(min(last_retry_after, self.max_retry_after))
+                continue
+            raise self._error(method, path, query, response.status, status_body)
+        where = f"{method} {path}"
+        if last_status is None:
+            message = (f"{where}: the Kubernetes API at {self.host} is unreachable after {attempts} attempt(s): "
+                       f"{last_problem}")
+        else:
+            message = (f"{where}: the Kubernetes API at {self.host} kept answering {last_problem} "
+                       f"({attempts} attempt(s), {self.slept_seconds:.1f}s spent waiting in total)")
+        raise KubeUnavailable(message, status=last_status, reason=(last_body or {}).get("reason", "") or (
+            "Unreachable" if last_status is None else ""), method=method, path=path,
+            retry_after=last_retry_after, body=last_body)
+
+    def _error(self, method: str, path: str, query: t.Mapping[str, t.Any] | None, status: int,
+               body: dict) -> KubeAPIError:
+        ref = parse_api_path(path)
+        verb = ref.verb(method, query)
+        server_message = str(body.get("message") or "").strip()
+        reason = str(body.get("reason") or "")
+        kwargs: dict[str, t.Any] = {"status": status, "reason": reason, "method": method, "path": path, "body": body}
+        suffix = f": {server_message}" if server_message else ""
+        if status == 401:
+            return KubeUnauthorized(f"{method} {path}: the API server rejected the credentials (401 Unauthorized)"
+                                    f"{suffix}", **kwargs)
+        if status == 403:
+            return KubeForbidden(f"forbidden: missing permission to {describe_permission(verb, ref)}{suffix}",
+                                 verb=verb, group=ref.group, resource=ref.resource,
+                                 namespace=ref.namespace, **kwargs)
+        if status == 404:
+            return KubeNotFound(f"{method} {path}: not found{suffix}", **kwargs)
+        if status == 409:
+            return KubeConflict(f"{method} {path}: conflict ({reason or 'Conflict'}){suffix}", **kwargs)
+        return KubeAPIError(f"{method} {path}: {_status_text(status, body)}", **kwargs)
+
+
+def _status_body(data: bytes) -> dict:
+    try:
+        document = json.loads(data) if data else {}
+    except ValueError:
+        text = data.decode("utf-8", errors="replace").strip()
+        return {"message": text[:300]} if text else {}
+    return document if isinstance(document, dict) else {}
+
+
+def _status_text(status: int, body: t.Mapping[str, t.Any]) -> str:
+    reason = str(body.get("reason") or "").strip()
+    message = str(body.get("message") or "").strip()
+    text = f"{status}{' ' + reason if reason else ''}"
+    return f"{text}: {message}" if message else text
+
+
+def _transport_problem(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    inner = reason if isinstance(reason, BaseException) else exc
+    text = str(inner) or type(inner).__name__
+    name = type(inner).__name__
+    if "timed out" in text.lower() or "Timeout" in name:
+        return f"timed out ({text})"
+    if "refused" in text.lower():
+        return f"connection refused ({text})"
+    return f"{name}: {text}"
