@@ -1,0 +1,119 @@
+# Copyright (c) velero_ops.tuning contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Action plugin for velero_ops.tuning.render_values: size and render on the controller.
+
+Thin glue: read options, run the sizing model and the chart-era rendering in module_utils, turn
+``ValueError`` into a clean task failure. Nothing is shipped to the target and nothing is written
+here; the helm_values role writes the returned texts with ansible.builtin.copy.
+"""
+
+from __future__ import annotations
+
+import os
+import typing as t
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values, _report, _svg
+from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
+
+ARGUMENT_SPEC: dict[str, t.Any] = {
+    "velero_version": {"type": "str", "required": True},
+    "chart_version": {"type": "str", "required": True},
+    "cluster": {"type": "dict", "required": True},
+    "data": {"type": "dict", "required": True},
+    "policy": {"type": "dict"},
+    "overrides": {"type": "raw"},
+    "release_name": {"type": "str", "default": "velero"},
+    "user_wins": {"type": "raw", "default": False},
+    "unchecked_keys": {"type": "list", "elements": "str", "default": []},
+    "cluster_name": {"type": "str"},
+    "facts": {"type": "dict"},
+    "values_file": {"type": "str", "default": _report.VALUES_FILE},
+    "svg_file": {"type": "str", "default": _report.SVG_FILE},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        del tmp
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        name = args["cluster_name"] or task_vars.get("inventory_hostname") or "cluster"
+        try:
+            overrides, source = self._overrides(args["overrides"], task_vars)
+            inputs: dict[str, t.Any] = {"velero_version": args["velero_version"], "cluster": args["cluster"],
+                                        "data": args["data"]}
+            if args["policy"]:
+                inputs["policy"] = args["policy"]
+            recommendation = recommend(_helm_values.to_plain(inputs))
+            rendered = _helm_values.render_values(
+                recommendation, args["chart_version"], velero_version=args["velero_version"], overrides=overrides,
+                overrides_source=source, release_name=args["release_name"],
+                user_wins=_helm_values.to_plain(args["user_wins"]), unchecked_keys=args["unchecked_keys"],
+                cluster_name=name)
+            facts = _helm_values.to_plain(args["facts"] or {})
+            svg_file = args["svg_file"] or None
+            report = _report.cluster_report(name, recommendation, rendered, release_name=args["release_name"],
+                                            svg_file=svg_file, values_file=args["values_file"], facts=facts)
+            svg = _svg.api_time_svg(
+                recommendation["predicted"]["api_time_curve"],
+                (recommendation.get("velero_defaults") or {}).get("server.client_qps"),
+                recommendation["server"]["client_qps"],
+                title=f"{name}: modeled backup API time against client QPS")
+        except ValueError as exc:
+            raise AnsibleActionFail(f"{name}: {exc}") from None
+        summary = _report.fleet_summary(name, recommendation, rendered)
+        # Only replaced user values are shown as Ansible warnings; everything else is in the report.
+        replaced = [c for c in rendered["conflicts"] if c["winner"] == "tuned"]
+        if replaced:
+            result["warnings"] = [
+                f"{name}: replaced your {c['path']} ({_helm_values.describe(c['user'])}) with the tuned "
+                f"{_helm_values.describe(c['tuned'])}; list it in velero_values_user_wins to keep yours"
+                for c in replaced]
+        result.update({
+            "changed": False,
+            "recommendation": recommendation,
+            "values": rendered["values"],
+            "values_yaml": rendered["values_yaml"],
+            "report": report,
+            "svg": svg,
+            "era": rendered["era"],
+            "chart_version": rendered["chart_version"],
+            "placements": rendered["placements"],
+            "conflicts": rendered["conflicts"],
+            "tuning_warnings": list(recommendation.get("warnings") or []) + rendered["warnings"],
+            "notes": rendered["notes"],
+            "summary": summary,
+        })
+        return result
+
+    def _overrides(self, value: t.Any, task_vars: dict[str, t.Any]) -> tuple[t.Any, str | None]:
+        """A mapping as is; a string is the path of a YAML file (relative: inventory dir, then playbook dir)."""
+        if value is None or isinstance(value, t.Mapping):
+            return value, None
+        if not isinstance(value, str):
+            raise ValueError("velero_values_overrides: expected a mapping of Helm values or the path of a YAML "
+                             f"file, got {type(value).__name__}")
+        path = os.path.expanduser(value)
+        if os.path.isabs(path):
+            candidates = [path]
+        else:
+            bases = [task_vars.get("inventory_dir"), self._loader.get_basedir(), os.getcwd()]
+            candidates = [os.path.join(str(base), path) for base in bases if base]
+        for candidate in candidates:
+            if os.path.isfile(candidate):
+                try:
+                    with open(candidate, encoding="utf-8") as handle:
+                        return handle.read(), candidate
+                except (OSError, UnicodeDecodeError) as exc:
+                    raise ValueError(f"velero_values_overrides: cannot read {candidate}: {exc}") from None
+        raise ValueError(f"velero_values_overrides: file {value!r} not found (looked in "
+                         f"{', '.join(dict.fromkeys(candidates))})")

@@ -1,0 +1,1071 @@
+# Copyright (c) velero_ops.tuning contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Turn a sizing recommendation into Velero Helm chart values for one chart era.
+
+Steps (each a function, so tests can take them apart):
+  plan_tuning()    recommendation + era -> the keys, flags and ConfigMaps to set (``TuningPlan``)
+  merge_values()   the user's values + the plan -> merged values and the conflicts found
+  validate_values() merged values against the era's strict schema (schemas/helm-values/)
+  dump_values()    YAML text Helm reads back exactly (quantities and big numbers quoted)
+``render_values()`` runs them in order. Pure Python, no Ansible imports; raises ``ValueError``
+with a message that names the field to fix.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import json
+import math
+import re
+import typing as t
+from pathlib import Path
+
+from . import _chart_eras as eras
+from ._quantity import parse_cpu_millicores, parse_memory, parse_quantity
+
+try:
+    import yaml
+    HAS_YAML = True
+    YAML_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - PyYAML ships with ansible-core
+    HAS_YAML = False
+    YAML_IMPORT_ERROR = str(exc)
+
+try:
+    import jsonschema
+    HAS_JSONSCHEMA = True
+    JSONSCHEMA_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - exercised only without the requirement installed
+    HAS_JSONSCHEMA = False
+    JSONSCHEMA_IMPORT_ERROR = str(exc)
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "helm-values"
+POD_RESOURCE_FIELDS = ("cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit")
+EPHEMERAL_FIELDS = ("ephemeralStorageRequest", "ephemeralStorageLimit")
+# Helm prints YAML numbers >= 1e6 in exponent form (1e+06), which Velero's int flags cannot parse.
+HELM_EXPONENT_THRESHOLD = 1_000_000
+
+# Our ConfigMaps (configMaps keys; the chart names them <fullname>-<key>).
+NODE_AGENT_CONFIG_KEY = "node-agent-config"
+BACKUP_REPOSITORY_CONFIG_KEY = "backup-repository-config"
+REPO_MAINTENANCE_CONFIG_KEY = "repo-maintenance"
+# Velero 1.13/1.14 read the node-agent ConfigMap by this exact name (pkg/nodeagent/node_agent.go).
+FIXED_NODE_AGENT_CONFIG_NAME = "node-agent-config"
+NODE_AGENT_CONFIG_DATA_KEY = "node-agent-config.json"
+
+# Server flags that the chart also renders from a key: a user flag in extraArgs comes after the key's flag
+# on the command line, so it silently overrides our key.
+KEY_FLAGS = {
+    eras.CLIENT_QPS: "--client-qps",
+    eras.CLIENT_BURST: "--client-burst",
+    eras.CLIENT_PAGE_SIZE: "--client-page-size",
+    eras.MAINTAIN_FREQUENCY: "--default-repo-maintain-frequency",
+    eras.MAINTENANCE_REQUESTS + ".cpu": "--maintenance-job-cpu-request",
+    eras.MAINTENANCE_REQUESTS + ".memory": "--maintenance-job-mem-request",
+    eras.MAINTENANCE_LIMITS + ".cpu": "--maintenance-job-cpu-limit",
+    eras.MAINTENANCE_LIMITS + ".memory": "--maintenance-job-mem-limit",
+    eras.MAINTENANCE_LATEST_JOBS: "--keep-latest-maintenance-jobs",
+}
+
+# Keys users still carry from older charts, and what to do instead (message hints).
+RETIRED_KEYS = {
+    "restic": "renamed to nodeAgent in chart 3.0.0",
+    "deployRestic": "renamed to deployNodeAgent in chart 3.0.0",
+    "configuration.resticTimeout": "renamed to configuration.fsBackupTimeout in chart 3.0.0",
+    "configuration.defaultResticPruneFrequency": "renamed to configuration.defaultRepoMaintainFrequency in chart 3.0.0",
+    "configuration.defaultVolumesToRestic": "renamed to configuration.defaultVolumesToFsBackup in chart 3.0.0",
+    "nodeAgent.privileged": "removed in chart 6.0.0; use nodeAgent.containerSecurityContext.privileged",
+}
+
+
+def _legacy_maintenance_hint(era: eras.ChartEra, full: str) -> str:
+    if full.startswith(eras.MAINTENANCE_REQUESTS) and eras.MAINTENANCE_REQUESTS in era.absent:
+        return ("charts 7.1.2 and 7.1.3 fail to render with repositoryMaintenanceJob.requests.cpu/memory (template "
+                "bug fixed in chart 7.1.4); the collection passes --maintenance-job-*-request through "
+                "configuration.extraArgs instead")
+    if era.legacy_maintenance_keys_fail:
+        return ("removed in chart 11.0.0: the chart refuses to render while it is set; size maintenance Jobs "
+                "with configuration.repositoryMaintenanceJob.repositoryConfigData.global.podResources")
+    if era.maintenance in ("server-resources", "server-flags"):
+        return (f"chart {era.first} to {era.last} has no maintenance-job keys (added in chart 7.1.2); "
+                "the chart would silently ignore it")
+    return "not a key of this chart release"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Small value helpers
+
+
+def to_plain(value: t.Any) -> t.Any:
+    """Deep copy into plain dict/list/str/int/float/bool/None (drops subclasses such as tagged strings)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, t.Mapping):
+        return {str(key): to_plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(item) for item in value]
+    raise ValueError(f"values: unsupported value of type {type(value).__name__}: {value!r}")
+
+
+def helm_number(value: t.Any, field: str, integer: bool) -> int | float | str:
+    """A number for a key the chart prints with ``{{ . }}``; quoted from 1e6 up so Helm does not print 1e+06."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{field}: expected a number, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{field}: expected a number, got {value!r}") from None
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{field}: expected a non-negative number, got {value!r}")
+    if integer and not number.is_integer():
+        raise ValueError(f"{field}: expected a whole number, got {value!r}")
+    result: int | float = int(number) if number.is_integer() else number
+    if abs(result) >= HELM_EXPONENT_THRESHOLD:
+        return str(result)
+    return result
+
+
+def quantity(value: t.Any, field: str, kind: str) -> str:
+    """A Kubernetes quantity as a string (YAML quotes "1" and "0", so Helm keeps them strings)."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"{field}: expected a {kind} quantity string, got {value!r}")
+    text = str(value).strip() if not isinstance(value, float) or not value.is_integer() else str(int(value))
+    if kind == "cpu":
+        parse_cpu_millicores(text, field)
+    else:
+        parse_memory(text, field)
+    return text
+
+
+def _is_unbounded(text: str | None) -> bool:
+    return text is None or text in ("0", "")
+
+
+def _compare_quantity(left: str, right: str, kind: str) -> int:
+    parse = parse_cpu_millicores if kind == "cpu" else parse_memory
+    a, b = parse(left, "quantity"), parse(right, "quantity")
+    return (a > b) - (a < b)
+
+
+def _max_quantity(values: t.Iterable[str | None], kind: str) -> str | None:
+    best: str | None = None
+    for value in values:
+        if value is None or _is_unbounded(value):
+            continue
+        if best is None or _compare_quantity(value, best, kind) > 0:
+            best = value
+    return best
+
+
+def same_value(left: t.Any, right: t.Any) -> bool:
+    """Equal for Helm's purposes: 300 == "300", "1Gi" == "1024Mi", dicts field by field."""
+    if left == right and type(left) is type(right):
+        return True
+    if isinstance(left, dict) and isinstance(right, dict):
+        return set(left) == set(right) and all(same_value(left[key], right[key]) for key in left)
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(same_value(a, b) for a, b in zip(left, right))
+    if isinstance(left, bool) or isinstance(right, bool) or left is None or right is None:
+        return left == right
+    if isinstance(left, (int, float, str)) and isinstance(right, (int, float, str)):
+        try:
+            return float(left) == float(right)
+        except ValueError:
+            pass
+        try:
+            return math.isclose(parse_quantity(left, "a"), parse_quantity(right, "b"), rel_tol=1e-9)
+        except ValueError:
+            return False
+    return False
+
+
+def _q(value: t.Any) -> str:
+    return "none" if value in (None, "", "0") else str(value)
+
+
+def describe(value: t.Any) -> str:
+    """Compact one-line text of a value for reports and messages."""
+    if isinstance(value, dict):
+        if value and set(value) >= set(POD_RESOURCE_FIELDS):
+            text = (f"cpu {_q(value['cpuRequest'])}/{_q(value['cpuLimit'])}, "
+                    f"memory {_q(value['memoryRequest'])}/{_q(value['memoryLimit'])} (request/limit)")
+            if value.get("ephemeralStorageRequest") or value.get("ephemeralStorageLimit"):
+                text += (f", ephemeral storage {_q(value.get('ephemeralStorageRequest'))}/"
+                         f"{_q(value.get('ephemeralStorageLimit'))}")
+            return text
+        if value and set(value) <= {"requests", "limits"}:
+            requests, limits = value.get("requests") or {}, value.get("limits") or {}
+            return (f"cpu {_q(requests.get('cpu'))}/{_q(limits.get('cpu'))}, "
+                    f"memory {_q(requests.get('memory'))}/{_q(limits.get('memory'))} (request/limit)")
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if value is None:
+        return "-"
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Chart naming
+
+
+def chart_fullname(release_name: str, values: t.Mapping[str, t.Any] | None = None) -> str:
+    """The chart's ``velero.fullname`` helper: fullnameOverride, else release name (+ ``-velero``)."""
+    if not isinstance(release_name, str) or not release_name.strip():
+        raise ValueError(f"velero_release_name: expected a Helm release name such as velero, got {release_name!r}")
+    values = values or {}
+    override = values.get("fullnameOverride")
+    if override:
+        return _trim(str(override)[:63])
+    name = values.get("nameOverride") or "velero"
+    full = release_name if str(name) in release_name else f"{release_name}-{name}"
+    return _trim(full[:63])
+
+
+def _trim(text: str) -> str:
+    # sprig trimSuffix "-" removes one trailing dash.
+    return text[:-1] if text.endswith("-") else text
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The plan: what to set for one recommendation in one era
+
+
+@dataclasses.dataclass
+class Placement:
+    """One tuned value and where it lands in the chart values (for the report)."""
+
+    item: str                 # recommendation dotted path, e.g. server.client_qps
+    value: t.Any
+    location: str             # e.g. configuration.clientQPS or "configuration.extraArgs: --client-page-size=0"
+
+
+@dataclasses.dataclass
+class TuningPlan:
+    era: eras.ChartEra
+    fullname: str
+    leaves: list[tuple[str, t.Any]] = dataclasses.field(default_factory=list)   # (dotted key, value)
+    server_args: list[str] = dataclasses.field(default_factory=list)
+    node_agent_args: list[str] = dataclasses.field(default_factory=list)
+    config_maps: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
+    extra_objects: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
+    placements: list[Placement] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def set(self, key: str, value: t.Any) -> None:
+        self.leaves.append((key, value))
+
+    def server_flag(self, flag: str, value: t.Any) -> str:
+        text = f"{flag}={value}"
+        self.server_args.append(text)
+        return f"{self.era.server_extra_args}: {text}"
+
+    def config_map(self, key: str, data: dict[str, str]) -> str:
+        self.config_maps[key] = {"data": data}
+        return f"{self.fullname}-{key}"
+
+
+def _get(mapping: t.Mapping[str, t.Any], dotted: str, field: str = "recommendation") -> t.Any:
+    node: t.Any = mapping
+    for part in dotted.split("."):
+        if not isinstance(node, t.Mapping) or part not in node:
+            raise ValueError(f"{field}.{dotted}: missing from the recommendation")
+        node = node[part]
+    return node
+
+
+def _opt(mapping: t.Mapping[str, t.Any], dotted: str) -> t.Any:
+    node: t.Any = mapping
+    for part in dotted.split("."):
+        if not isinstance(node, t.Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _pod_resources(value: t.Any, field: str) -> dict[str, str]:
+    if not isinstance(value, t.Mapping):
+        raise ValueError(f"{field}: expected a mapping with {', '.join(POD_RESOURCE_FIELDS)}, got {value!r}")
+    missing = [name for name in POD_RESOURCE_FIELDS if value.get(name) in (None, "")]
+    if missing:
+        raise ValueError(f"{field}: missing {', '.join(missing)}; Velero needs all four of "
+                         f"{', '.join(POD_RESOURCE_FIELDS)} (\"0\" = unbounded)")
+    result = {name: quantity(value[name], f"{field}.{name}", "cpu" if name.startswith("cpu") else "memory")
+              for name in POD_RESOURCE_FIELDS}
+    for name in EPHEMERAL_FIELDS:
+        if value.get(name) not in (None, ""):
+            result[name] = quantity(value[name], f"{field}.{name}", "memory")
+    return result
+
+
+def _container_resources(value: t.Any, field: str) -> dict[str, dict[str, str | None]]:
+    if not isinstance(value, t.Mapping):
+        raise ValueError(f"{field}: expected {{requests: {{cpu, memory}}, limits: {{cpu, memory}}}}, got {value!r}")
+    result: dict[str, dict[str, str | None]] = {}
+    for section in ("requests", "limits"):
+        part = value.get(section) or {}
+        if not isinstance(part, t.Mapping):
+            raise ValueError(f"{field}.{section}: expected a mapping with cpu and memory, got {part!r}")
+        entry: dict[str, str | None] = {}
+        for kind in ("cpu", "memory"):
+            raw = part.get(kind)
+            text = None if raw in (None, "") else quantity(raw, f"{field}.{section}.{kind}", kind)
+            # "0" / absent = no value: null also drops the chart's own default (charts <= 6.6.0 merge them).
+            entry[kind] = None if _is_unbounded(text) else text
+        result[section] = entry
+    return result
+
+
+def _fold_maintenance(server: dict[str, dict[str, str | None]], pod: dict[str, str]) -> dict[str, dict[str, str | None]]:
+    """Velero 1.12/1.13 run maintenance in the server: the server pod must hold the maintenance peak."""
+    folded = copy.deepcopy(server)
+    fields = (("cpu", "cpuRequest", "cpuLimit"), ("memory", "memoryRequest", "memoryLimit"))
+    for kind, request_field, limit_field in fields:
+        request = _max_quantity([server["requests"][kind], pod[request_field]], kind)
+        folded["requests"][kind] = request
+        if _is_unbounded(server["limits"][kind]) or _is_unbounded(pod[limit_field]):
+            folded["limits"][kind] = None  # either side unbounded -> no limit
+        else:
+            folded["limits"][kind] = _max_quantity([server["limits"][kind], pod[limit_field], request], kind)
+    return folded
+
+
+def _max_pod_resources(pods: list[dict[str, str]]) -> dict[str, str]:
+    """Field-wise maximum of podResources; a limit is unbounded ("0") if any of them is."""
+    result: dict[str, str] = {}
+    for name in POD_RESOURCE_FIELDS + EPHEMERAL_FIELDS:
+        values = [pod.get(name) for pod in pods]
+        if all(value is None for value in values):
+            continue
+        kind = "cpu" if name.startswith("cpu") else "memory"
+        if name.endswith("Limit") and any(_is_unbounded(value) for value in values):
+            result[name] = "0"
+        else:
+            result[name] = _max_quantity(values, kind) or "0"
+    return result
+
+
+def _set_resources(plan: TuningPlan, key: str, resources: dict[str, dict[str, str | None]]) -> None:
+    for section in ("requests", "limits"):
+        for kind in ("cpu", "memory"):
+            value = resources[section][kind]
+            # No value = no request/limit. Only charts whose own defaults fill the map need an explicit null
+            # to drop the default; elsewhere a null would reach the pod spec as a zero quantity.
+            if value is not None or plan.era.resource_defaults_merge:
+                plan.set(f"{key}.{section}.{kind}", value)
+
+
+def _json(value: t.Any) -> str:
+    # Deterministic one-line JSON for ConfigMap data; never contains "{{" (extraObjects go through tpl).
+    return json.dumps(value, sort_keys=False, separators=(", ", ": "))
+
+
+def plan_tuning(recommendation: t.Mapping[str, t.Any], era: eras.ChartEra, *, release_name: str = "velero",
+                user_values: t.Mapping[str, t.Any] | None = None) -> TuningPlan:
+    """Where every recommended value goes in this chart era (keys, extraArgs flags, ConfigMaps)."""
+    rec = recommendation
+    plan = TuningPlan(era=era, fullname=chart_fullname(release_name, user_values))
+    defaults = rec.get("velero_defaults") or {}
+
+    # Client rate limits: the same three keys in every chart. 0 is dropped by the template's `with`.
+    qps = helm_number(_get(rec, "server.client_qps"), "recommendation.server.client_qps", integer=False)
+    burst = helm_number(_get(rec, "server.client_burst"), "recommendation.server.client_burst", integer=True)
+    page = helm_number(_get(rec, "server.client_page_size"), "recommendation.server.client_page_size", integer=True)
+    plan.set(eras.CLIENT_QPS, qps)
+    plan.placements.append(Placement("server.client_qps", qps, eras.CLIENT_QPS))
+    plan.set(eras.CLIENT_BURST, burst)
+    plan.placements.append(Placement("server.client_burst", burst, eras.CLIENT_BURST))
+    if page == 0:
+        if era.server_extra_args:
+            plan.placements.append(Placement("server.client_page_size", 0, plan.server_flag("--client-page-size", 0)))
+        else:
+            plan.warnings.append(f"server.client_page_size 0 (no paging) cannot be expressed on chart {era.first} to "
+                                 f"{era.last} (configuration.clientPageSize drops 0 and there is no extraArgs key); "
+                                 "Velero keeps its default 500")
+    else:
+        plan.set(eras.CLIENT_PAGE_SIZE, page)
+        plan.placements.append(Placement("server.client_page_size", page, eras.CLIENT_PAGE_SIZE))
+
+    # Resources of the server pod (and, on Velero 1.12/1.13, of in-server maintenance).
+    server = _container_resources(_get(rec, "server.resources"), "recommendation.server.resources")
+    maintenance = rec.get("maintenance") or {}
+    pod = _pod_resources(_get(rec, "maintenance.pod_resources"), "recommendation.maintenance.pod_resources")
+    keep = _opt(rec, "maintenance.keep_latest_jobs")
+    repositories = maintenance.get("repositories") or {}
+    if not isinstance(repositories, t.Mapping):
+        raise ValueError("recommendation.maintenance.repositories: expected a mapping of "
+                         f"<volumeNamespace>-<bsl>-<repoType> keys, got {repositories!r}")
+    per_repo = {str(key): _pod_resources((entry or {}).get("pod_resources"),
+                                         f"recommendation.maintenance.repositories.{key}.pod_resources")
+                for key, entry in sorted(repositories.items())}
+
+    if per_repo and era.per_repository == "none":
+        # No per-repository settings in this Velero: every repository gets the global size, so the global
+        # size must hold the largest repository.
+        pod = _max_pod_resources([pod] + list(per_repo.values()))
+    if era.maintenance == "server-resources":
+        folded = _fold_maintenance(server, pod)
+        _set_resources(plan, eras.SERVER_RESOURCES, folded)
+        plan.placements.append(Placement("server.resources", folded, eras.SERVER_RESOURCES))
+        plan.placements.append(Placement("maintenance.pod_resources", pod,
+                                         f"{eras.SERVER_RESOURCES} (Velero 1.{era.velero_minor} runs maintenance "
+                                         "inside the server pod)"))
+        if per_repo:
+            plan.warnings.append(f"Velero 1.{era.velero_minor} cannot size maintenance per repository: the server pod "
+                                 f"is sized for the largest repository ({', '.join(per_repo)})")
+    else:
+        _set_resources(plan, eras.SERVER_RESOURCES, server)
+        plan.placements.append(Placement("server.resources", server, eras.SERVER_RESOURCES))
+        _plan_maintenance(plan, pod, keep, per_repo)
+
+    frequency = maintenance.get("frequency")
+    if frequency not in (None, "") and not same_value(frequency, defaults.get("maintenance.frequency")):
+        plan.set(eras.MAINTAIN_FREQUENCY, str(frequency))
+        plan.placements.append(Placement("maintenance.frequency", str(frequency), eras.MAINTAIN_FREQUENCY))
+
+    _plan_node_agent(plan, rec)
+    _plan_backup_repository(plan, rec)
+    return plan
+
+
+def _plan_maintenance(plan: TuningPlan, pod: dict[str, str], keep: t.Any, per_repo: dict[str, dict[str, str]]) -> None:
+    era = plan.era
+    if era.maintenance == "server-flags":
+        flags = (("--maintenance-job-cpu-request", "cpuRequest"), ("--maintenance-job-mem-request", "memoryRequest"),
+                 ("--maintenance-job-cpu-limit", "cpuLimit"), ("--maintenance-job-mem-limit", "memoryLimit"))
+        for flag, field in flags:
+            plan.server_flag(flag, pod[field])
+        plan.placements.append(Placement("maintenance.pod_resources", pod,
+                                         f"{era.server_extra_args}: --maintenance-job-{{cpu,mem}}-{{request,limit}}"))
+    elif era.maintenance == "chart-keys":
+        plan.set(eras.MAINTENANCE_REQUESTS + ".cpu", pod["cpuRequest"])
+        plan.set(eras.MAINTENANCE_REQUESTS + ".memory", pod["memoryRequest"])
+        plan.set(eras.MAINTENANCE_LIMITS + ".cpu", pod["cpuLimit"])
+        plan.set(eras.MAINTENANCE_LIMITS + ".memory", pod["memoryLimit"])
+        plan.placements.append(Placement("maintenance.pod_resources", pod,
+                                         f"{eras.MAINTENANCE_REQUESTS}, {eras.MAINTENANCE_LIMITS}"))
+    else:  # config-data
+        key = eras.REPOSITORY_CONFIG_GLOBAL + ".podResources"
+        plan.set(key, pod)
+        plan.placements.append(Placement("maintenance.pod_resources", pod, key))
+
+    if keep is not None:
+        keep_value = helm_number(keep, "recommendation.maintenance.keep_latest_jobs", integer=True)
+        if era.keep_latest == "key":
+            key = eras.GLOBAL_KEEP_LATEST if era.maintenance == "config-data" else eras.MAINTENANCE_LATEST_JOBS
+            plan.set(key, int(keep_value))
+            plan.placements.append(Placement("maintenance.keep_latest_jobs", keep_value, key))
+        elif era.keep_latest == "flag":
+            location = plan.server_flag("--keep-latest-maintenance-jobs", keep_value)
+            plan.placements.append(Placement("maintenance.keep_latest_jobs", keep_value, location))
+
+    if not per_repo:
+        return
+    if era.per_repository == "config-data":
+        for repo_key, resources in per_repo.items():
+            key = f"{eras.REPOSITORY_CONFIG_REPOSITORIES}.{repo_key}.podResources"
+            plan.set(key, resources)
+            plan.placements.append(Placement(f"maintenance.repositories.{repo_key}", resources, key))
+    elif era.per_repository == "config-map":
+        # Velero 1.15/1.16 read per-repository entries from a ConfigMap named by a flag; a repository's own
+        # podResources replace the --maintenance-job-* flag values for that repository.
+        data = {repo_key: _json({"podResources": resources}) for repo_key, resources in per_repo.items()}
+        name = plan.config_map(REPO_MAINTENANCE_CONFIG_KEY, data)
+        flag = plan.server_flag("--repo-maintenance-job-configmap", name)
+        for repo_key, resources in per_repo.items():
+            plan.placements.append(Placement(f"maintenance.repositories.{repo_key}", resources,
+                                             f"configMaps.{REPO_MAINTENANCE_CONFIG_KEY} (ConfigMap {name}) + {flag}"))
+    else:
+        plan.warnings.append(f"Velero 1.{era.velero_minor} cannot size maintenance per repository (the ConfigMap "
+                             f"arrives in 1.15): the global maintenance resources are raised to those of "
+                             f"{', '.join(per_repo)}, so every maintenance Job gets them")
+
+
+def _plan_node_agent(plan: TuningPlan, rec: t.Mapping[str, t.Any]) -> None:
+    era = plan.era
+    node_agent = rec.get("node_agent") or {}
+    resources = node_agent.get("resources")
+    if resources is not None:
+        parsed = _container_resources(resources, "recommendation.node_agent.resources")
+        _set_resources(plan, eras.NODE_AGENT_RESOURCES, parsed)
+        plan.placements.append(Placement("node_agent.resources", parsed, eras.NODE_AGENT_RESOURCES))
+
+    defaults = rec.get("velero_defaults") or {}
+    config: dict[str, t.Any] = {}
+    items: list[tuple[str, t.Any]] = []
+    concurrency = node_agent.get("load_concurrency")
+    # A ConfigMap only for values that differ from Velero's own default.
+    if concurrency is not None and not same_value(concurrency, defaults.get("node_agent.load_concurrency")):
+        value = int(helm_number(concurrency, "recommendation.node_agent.load_concurrency", integer=True))
+        config["loadConcurrency"] = {"globalConfig": value}
+        items.append(("node_agent.load_concurrency", value))
+    pod = node_agent.get("pod_resources")
+    if pod is not None:
+        parsed_pod = _pod_resources(pod, "recommendation.node_agent.pod_resources")
+        config["podResources"] = parsed_pod
+        items.append(("node_agent.pod_resources", parsed_pod))
+    if not config:
+        return
+    if era.node_agent_config == "none":
+        plan.warnings.append(f"Velero 1.{era.velero_minor} has no node-agent ConfigMap; "
+                             f"{', '.join(item for item, _value in items)} not applied")
+        return
+    data = {NODE_AGENT_CONFIG_DATA_KEY: _json(config)}
+    if era.node_agent_config == "extra-object":
+        # Velero 1.13/1.14 read the fixed name node-agent-config; configMaps would prefix it with <fullname>-.
+        plan.extra_objects.append({"apiVersion": "v1", "kind": "ConfigMap",
+                                   "metadata": {"name": FIXED_NODE_AGENT_CONFIG_NAME}, "data": data})
+        location = f"extraObjects: ConfigMap {FIXED_NODE_AGENT_CONFIG_NAME} (fixed name read by Velero 1.{era.velero_minor})"
+    else:
+        name = plan.config_map(NODE_AGENT_CONFIG_KEY, data)
+        plan.node_agent_args.append(f"--node-agent-configmap={name}")
+        location = (f"configMaps.{NODE_AGENT_CONFIG_KEY} (ConfigMap {name}) + {era.node_agent_extra_args}: "
+                    f"--node-agent-configmap={name}")
+    for item, value in items:
+        plan.placements.append(Placement(item, value, location))
+    plan.notes.append("The node-agent reads its ConfigMap at start-up: restart the node-agent DaemonSet after "
+                      "the upgrade if Helm does not roll it (deployNodeAgent must be true).")
+
+
+def _plan_backup_repository(plan: TuningPlan, rec: t.Mapping[str, t.Any]) -> None:
+    era = plan.era
+    repository = rec.get("repository") or {}
+    defaults = rec.get("velero_defaults") or {}
+    settings: dict[str, t.Any] = {}
+    items: list[tuple[str, t.Any]] = []
+    cache = repository.get("cache_limit_mb")
+    if cache is not None and not same_value(cache, defaults.get("repository.cache_limit_mb")):
+        settings["cacheLimitMB"] = int(helm_number(cache, "recommendation.repository.cache_limit_mb", integer=True))
+        items.append(("repository.cache_limit_mb", settings["cacheLimitMB"]))
+    interval = repository.get("full_maintenance_interval")
+    if interval is not None and interval != defaults.get("repository.full_maintenance_interval"):
+        if interval not in ("normalGC", "fastGC", "eagerGC"):
+            raise ValueError("recommendation.repository.full_maintenance_interval: expected normalGC, fastGC or "
+                             f"eagerGC, got {interval!r}")
+        settings["fullMaintenanceInterval"] = interval
+        items.append(("repository.full_maintenance_interval", interval))
+    if not settings:
+        return
+    if not era.backup_repository_config:
+        plan.warnings.append(f"Velero 1.{era.velero_minor} has no backup-repository ConfigMap; "
+                             f"{', '.join(item for item, _value in items)} not applied")
+        return
+    name = plan.config_map(BACKUP_REPOSITORY_CONFIG_KEY, {"kopia": _json(settings)})
+    location = plan.server_flag("--backup-repository-configmap", name)
+    if era.node_agent_backup_repository_flag:
+        plan.node_agent_args.append(f"--backup-repository-configmap={name}")
+        location += f" (and {era.node_agent_extra_args})"
+    for item, value in items:
+        plan.placements.append(Placement(item, value, f"configMaps.{BACKUP_REPOSITORY_CONFIG_KEY} (ConfigMap {name}) + "
+                                                      f"{location}"))
+    plan.notes.append("Velero copies the backup-repository ConfigMap into a BackupRepository only when the "
+                      "repository is created; existing repositories keep their spec.repositoryConfig.")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Merge with the user's values
+
+
+@dataclasses.dataclass
+class Conflict:
+    path: str
+    user: t.Any
+    tuned: t.Any
+    winner: str  # "user" | "tuned"
+
+    def as_dict(self) -> dict[str, t.Any]:
+        return {"path": self.path, "user": self.user, "tuned": self.tuned, "winner": self.winner}
+
+
+class UserWins:
+    """Which conflicting keys keep the user's value: all (True), none (False) or dotted path prefixes."""
+
+    def __init__(self, spec: t.Any, field: str = "velero_values_user_wins"):
+        self.field = field
+        if spec is None or isinstance(spec, bool):
+            self.all = bool(spec)
+            self.prefixes: list[str] = []
+        elif isinstance(spec, (list, tuple)) and all(isinstance(item, str) and item.strip() for item in spec):
+            self.all = False
+            self.prefixes = [item.strip() for item in spec]
+        else:
+            raise ValueError(f"{field}: expected true, false or a list of dotted values keys such as "
+                             f"[configuration.clientQPS, resources], got {spec!r}")
+        self.used: set[str] = set()
+
+    def __call__(self, path: str) -> bool:
+        if self.all:
+            return True
+        for prefix in self.prefixes:
+            if path == prefix or path.startswith((prefix + ".", prefix + " ", prefix + "[")):
+                self.used.add(prefix)
+                return True
+        return False
+
+    def unused(self) -> list[str]:
+        return [prefix for prefix in self.prefixes if prefix not in self.used]
+
+
+def _flag_name(arg: t.Any) -> str | None:
+    if not isinstance(arg, str) or not arg.startswith("--"):
+        return None
+    return arg.split("=", 1)[0]
+
+
+def _merge_args(result: dict[str, t.Any], key: str, ours: list[str], user_wins: UserWins,
+                conflicts: list[Conflict]) -> None:
+    if not ours:
+        return
+    container, last = _container(result, key, create=True)
+    existing = container.get(last)
+    args = list(existing) if isinstance(existing, list) else []
+    if existing not in (None, []) and not isinstance(existing, list):
+        path = key
+        if user_wins(path):
+            conflicts.append(Conflict(path, existing, ours, "user"))
+            return
+        conflicts.append(Conflict(path, existing, ours, "tuned"))
+    for arg in ours:
+        name = _flag_name(arg)
+        matches = [index for index, item in enumerate(args) if _flag_name(item) == name]
+        if not matches:
+            args.append(arg)
+            continue
+        current = args[matches[0]]
+        if current == arg:
+            continue
+        path = f"{key} {name}"
+        if user_wins(path):
+            conflicts.append(Conflict(path, current, arg, "user"))
+            continue
+        conflicts.append(Conflict(path, current, arg, "tuned"))
+        args[matches[0]] = arg
+        for index in reversed(matches[1:]):
+            del args[index]
+    container[last] = args
+
+
+def _container(tree: dict[str, t.Any], dotted: str, create: bool) -> tuple[dict[str, t.Any], str]:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            if not create:
+                raise KeyError(dotted)
+            child = {}
+            node[part] = child
+        node = child
+    return node, parts[-1]
+
+
+def _lookup(tree: t.Mapping[str, t.Any], parts: list[str]) -> tuple[bool, t.Any, str]:
+    """(found, value, path) of the deepest user value on the way to ``parts`` that is set and not a mapping."""
+    node: t.Any = tree
+    for depth, part in enumerate(parts):
+        if not isinstance(node, t.Mapping) or part not in node:
+            return False, None, ""
+        node = node[part]
+        if depth < len(parts) - 1 and not isinstance(node, t.Mapping):
+            if node is None:
+                return False, None, ""  # `resources:` with no value = unset
+            return True, node, ".".join(parts[:depth + 1])
+    return True, node, ".".join(parts)
+
+
+def merge_values(user_values: t.Mapping[str, t.Any] | None, plan: TuningPlan, *,
+                 user_wins: UserWins | None = None) -> tuple[dict[str, t.Any], list[Conflict]]:
+    """The user's values with the plan applied. Their keys stay; tuning keys are set; a conflicting
+    user-set tuning key keeps the user's value only where ``user_wins`` says so."""
+    user_wins = user_wins or UserWins(False)
+    result: dict[str, t.Any] = copy.deepcopy(dict(user_values or {}))
+    conflicts: list[Conflict] = []
+    skipped_prefixes: list[str] = []
+
+    for key, value in plan.leaves:
+        if any(key == prefix or key.startswith(prefix + ".") for prefix in skipped_prefixes):
+            continue
+        parts = key.split(".")
+        found, current, at = _lookup(result, parts)
+        if found and at != key:  # the user set a scalar/list where a mapping is needed
+            if user_wins(at):
+                conflicts.append(Conflict(at, current, "(mapping)", "user"))
+                skipped_prefixes.append(at)
+                continue
+            conflicts.append(Conflict(at, current, "(mapping)", "tuned"))
+            container, last = _container(result, at, create=True)
+            container[last] = {}
+            found = False
+        if found and same_value(current, value):
+            continue
+        if found:
+            if user_wins(key):
+                conflicts.append(Conflict(key, current, value, "user"))
+                continue
+            conflicts.append(Conflict(key, current, value, "tuned"))
+        container, last = _container(result, key, create=True)
+        container[last] = copy.deepcopy(value)
+
+    # A user flag in extraArgs lands after the flag the chart renders from a key, so it would win silently.
+    era = plan.era
+    if era.server_extra_args:
+        ours = dict(plan.leaves)
+        _found, args, _at = _lookup(result, era.server_extra_args.split("."))
+        if isinstance(args, list):
+            for key, flag in KEY_FLAGS.items():
+                if key not in ours:
+                    continue
+                hits = [arg for arg in args if _flag_name(arg) == flag]
+                if not hits:
+                    continue
+                path = f"{era.server_extra_args} {flag}"
+                if user_wins(path) or user_wins(key):
+                    conflicts.append(Conflict(path, hits[-1], f"{key}: {ours[key]}", "user"))
+                    continue
+                conflicts.append(Conflict(path, hits[-1], f"{key}: {ours[key]}", "tuned"))
+                args[:] = [arg for arg in args if _flag_name(arg) != flag]
+
+    if plan.server_args:
+        _merge_args(result, t.cast(str, era.server_extra_args), plan.server_args, user_wins, conflicts)
+        # A chart key of the user that renders the same flag as one of ours in extraArgs (for example
+        # repositoryMaintenanceJob.limits.memory on chart 7.1.3): both would reach the command line.
+        flag_keys = {flag: key for key, flag in KEY_FLAGS.items()}
+        for arg in plan.server_args:
+            key = flag_keys.get(t.cast(str, _flag_name(arg)))
+            if key is None:
+                continue
+            found, current, at = _lookup(result, key.split("."))
+            if not found or at != key or current is None:
+                continue
+            path = f"{key} / {era.server_extra_args} {_flag_name(arg)}"
+            args_list = _lookup(result, t.cast(str, era.server_extra_args).split("."))[1]
+            if user_wins(key) or user_wins(path):
+                conflicts.append(Conflict(key, current, arg, "user"))
+                if isinstance(args_list, list) and arg in args_list:
+                    args_list.remove(arg)
+                continue
+            conflicts.append(Conflict(key, current, arg, "tuned"))
+            container, last = _container(result, key, create=False)
+            del container[last]
+    if plan.node_agent_args:
+        _merge_args(result, t.cast(str, era.node_agent_extra_args), plan.node_agent_args, user_wins, conflicts)
+
+    for cm_key, body in plan.config_maps.items():
+        key = f"{eras.CONFIG_MAPS}.{cm_key}.data"
+        found, current, at = _lookup(result, key.split("."))
+        if found and at == key and same_value(current, body["data"]):
+            continue
+        if found:
+            if user_wins(at):
+                conflicts.append(Conflict(at, current, body["data"], "user"))
+                continue
+            conflicts.append(Conflict(at, current, body["data"], "tuned"))
+        container, last = _container(result, key, create=True)
+        container[last] = copy.deepcopy(body["data"])
+
+    if plan.extra_objects:
+        objects = result.get(eras.EXTRA_OBJECTS)
+        if objects not in (None, []) and not isinstance(objects, list):
+            raise ValueError(f"velero_values_overrides.{eras.EXTRA_OBJECTS}: expected a list of manifests, "
+                             f"got {objects!r}")
+        objects = list(objects or [])
+        for obj in plan.extra_objects:
+            ident = (obj["kind"], obj["metadata"]["name"])
+            path = f"{eras.EXTRA_OBJECTS}[{ident[0]}/{ident[1]}]"
+            index = next((i for i, item in enumerate(objects) if isinstance(item, dict)
+                          and (item.get("kind"), (item.get("metadata") or {}).get("name")) == ident), None)
+            if index is None:
+                objects.append(copy.deepcopy(obj))
+            elif not same_value(objects[index].get("data"), obj["data"]):
+                if user_wins(path):
+                    conflicts.append(Conflict(path, objects[index].get("data"), obj["data"], "user"))
+                    continue
+                conflicts.append(Conflict(path, objects[index].get("data"), obj["data"], "tuned"))
+                objects[index] = copy.deepcopy(obj)
+        result[eras.EXTRA_OBJECTS] = objects
+    return result, conflicts
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Strict validation
+
+
+_VALIDATORS: dict[str, t.Any] = {}
+
+
+def load_schema(era: eras.ChartEra) -> dict[str, t.Any]:
+    path = SCHEMA_DIR / era.schema_name
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return t.cast("dict[str, t.Any]", json.load(handle))
+    except OSError as exc:
+        raise ValueError(f"chart era {era.id}: schema {path} is missing ({exc.strerror}); the collection "
+                         "install is incomplete") from None
+
+
+def _validator(era: eras.ChartEra) -> t.Any:
+    if not HAS_JSONSCHEMA:
+        raise ValueError(f"validating Helm values needs the Python package jsonschema on the controller "
+                         f"(pip install jsonschema): {JSONSCHEMA_IMPORT_ERROR}")
+    if era.id not in _VALIDATORS:
+        _VALIDATORS[era.id] = jsonschema.Draft202012Validator(load_schema(era))
+    return _VALIDATORS[era.id]
+
+
+def known_paths(schema: t.Mapping[str, t.Any]) -> list[str]:
+    """Every dotted key path a schema names (for "did you mean" hints)."""
+    defs = schema.get("$defs", {})
+    paths: list[str] = []
+
+    def walk(node: t.Mapping[str, t.Any], prefix: str, depth: int) -> None:
+        if depth > 8:
+            return
+        if "$ref" in node:
+            node = defs.get(node["$ref"].rsplit("/", 1)[-1], {})
+        for key, child in (node.get("properties") or {}).items():
+            path = f"{prefix}.{key}" if prefix else key
+            paths.append(path)
+            walk(child, path, depth + 1)
+
+    walk(schema, "", 0)
+    return paths
+
+
+def _path_text(parts: t.Iterable[t.Any]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _unknown_key_message(era: eras.ChartEra, parent: str, key: str, paths: list[str]) -> str:
+    full = f"{parent}.{key}" if parent else key
+    where = f"under {parent}" if parent else "at the top level"
+    message = f"unknown key {full!r} ({where}) for chart {era.first} to {era.last}"
+    if full in RETIRED_KEYS:
+        return f"{message}: {RETIRED_KEYS[full]}"
+    if full in (eras.MAINTENANCE_JOB, eras.MAINTENANCE_REQUESTS, eras.MAINTENANCE_LIMITS,
+                eras.MAINTENANCE_LATEST_JOBS):
+        return f"{message}: {_legacy_maintenance_hint(era, full)}"
+    prefix = parent + "." if parent else ""
+    siblings = [path.rsplit(".", 1)[-1] for path in paths
+                if (path.rsplit(".", 1)[0] if "." in path else "") == parent]
+    # A misspelling of a sibling (clientQps, resource) first, then the same name elsewhere (mis-indented).
+    lowered = {sibling.lower(): sibling for sibling in siblings}
+    close = [s for s in siblings if s.lower() == key.lower()]
+    close = close or difflib.get_close_matches(key, siblings, n=2, cutoff=0.75)
+    close = close or [lowered[c] for c in difflib.get_close_matches(key.lower(), list(lowered), n=2, cutoff=0.75)]
+    if close:
+        return f"{message}; did you mean {' or '.join(prefix + name for name in close)}?"
+    elsewhere = [path for path in paths if path.rsplit(".", 1)[-1].lower() == key.lower() and path != full]
+    if elsewhere:
+        return f"{message}; it belongs at {' or '.join(elsewhere[:3])} (mis-indented?)"
+    return f"{message} (the chart would silently ignore it)"
+
+
+def _describe_expected(schema: t.Mapping[str, t.Any], defs: t.Mapping[str, t.Any]) -> str:
+    hints = {
+        "count": "a whole number below 1000000, or a quoted string of digits (Helm prints 1000000 as 1e+06)",
+        "rate": "a number below 1000000, or a quoted number (Helm prints 1000000 as 1e+06)",
+        "quantity": "a Kubernetes quantity string such as \"500m\" or \"4Gi\" (quoted)",
+        "duration": "a Go duration string such as \"1h\" or \"168h\"",
+        "stringList": "a list of strings such as [\"--flag=value\"]",
+    }
+    for name, schema_def in defs.items():
+        if schema_def is schema or schema_def == schema:
+            if name in hints:
+                return hints[name]
+    kinds = schema.get("type")
+    if kinds:
+        return "of type " + (" or ".join(kinds) if isinstance(kinds, list) else kinds)
+    return "a value the chart accepts"
+
+
+def validate_values(values: t.Mapping[str, t.Any], era: eras.ChartEra, *, user_values: t.Mapping[str, t.Any] | None
+                    = None, unchecked: t.Iterable[str] = (), field: str = "velero_values_overrides") -> None:
+    """Raise ``ValueError`` listing every key the era's strict schema rejects, with a hint for each."""
+    validator = _validator(era)
+    schema = validator.schema
+    defs = schema.get("$defs", {})
+    checked = copy.deepcopy(dict(values))
+    for dotted in unchecked:
+        try:
+            container, last = _container(checked, dotted, create=False)
+        except KeyError:
+            continue
+        container.pop(last, None)
+    errors = sorted(validator.iter_errors(checked), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    if not errors:
+        return
+    paths = known_paths(schema)
+    problems: list[str] = []
+    for error in errors:
+        location = _path_text(error.absolute_path)
+        source = _source(user_values, list(error.absolute_path), field)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = set((error.schema.get("properties") or {}))
+            patterns = list((error.schema.get("patternProperties") or {}))
+            for key in sorted(error.instance):
+                if key in allowed or any(re.search(p, key) for p in patterns):
+                    continue
+                if patterns:
+                    problems.append(f"{source}: key {location + '.' + key!r} is not a repository key "
+                                    "<volumeNamespace>-<backupStorageLocation>-<kopia|restic>")
+                else:
+                    problems.append(f"{source}: {_unknown_key_message(era, location, key, paths)}")
+        elif error.validator == "required":
+            problems.append(f"{source}: {location}: {error.message}; Velero needs all four of "
+                            f"{', '.join(POD_RESOURCE_FIELDS)} (\"0\" = unbounded)")
+        else:
+            problems.append(f"{source}: {location or 'values'} = {error.instance!r} is not valid for chart "
+                            f"{era.first} to {era.last}: expected {_describe_expected(error.schema, defs)}")
+    raise ValueError("; ".join(dict.fromkeys(problems)))
+
+
+def _source(user_values: t.Mapping[str, t.Any] | None, parts: list[t.Any], field: str) -> str:
+    node: t.Any = user_values or {}
+    for part in parts:
+        if isinstance(node, t.Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return "rendered values" if parts else field
+    return field
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading and dumping YAML
+
+
+def load_overrides(value: t.Any, field: str = "velero_values_overrides", *, source: str | None = None) -> dict:
+    """The user's values: a mapping, or YAML text (from a file named ``source``)."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        if not HAS_YAML:
+            raise ValueError(f"{field}: reading YAML needs PyYAML: {YAML_IMPORT_ERROR}")
+        where = source or field
+        try:
+            loaded = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ValueError(f"{field}: {where} is not valid YAML{at}: {problem}") from None
+        if loaded is None:
+            return {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{field}: {where} must hold a mapping of Helm values, got {type(loaded).__name__}")
+        return t.cast(dict, to_plain(loaded))
+    if isinstance(value, t.Mapping):
+        return t.cast(dict, to_plain(value))
+    raise ValueError(f"{field}: expected a mapping of Helm values or the path of a YAML file, "
+                     f"got {type(value).__name__}")
+
+
+if HAS_YAML:
+    class _Dumper(yaml.SafeDumper):
+        """Block style, lists indented under their key (as yamllint likes), no anchors, multi-line strings as
+        literal blocks."""
+
+        def ignore_aliases(self, data: t.Any) -> bool:
+            return True
+
+        def increase_indent(self, flow: bool = False, indentless: bool = False) -> t.Any:
+            return super().increase_indent(flow, False)
+
+    def _represent_str(dumper: t.Any, data: str) -> t.Any:
+        if "\n" in data:
+            return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+
+    _Dumper.add_representer(str, _represent_str)
+
+
+def dump_values(values: t.Mapping[str, t.Any], header: t.Iterable[str] = ()) -> str:
+    if not HAS_YAML:
+        raise ValueError(f"writing YAML needs PyYAML: {YAML_IMPORT_ERROR}")
+    lines = [f"# {line}".rstrip() for line in header]
+    body = yaml.dump(dict(values), Dumper=_Dumper, default_flow_style=False, sort_keys=False, allow_unicode=True,
+                     width=4096, indent=2)
+    return ("\n".join(lines) + "\n" if lines else "") + body
+
+
+def exponent_prone(values: t.Any, path: str = "") -> list[str]:
+    """Dotted paths of numbers Helm would print in exponent form (>= 1e6, or tiny floats)."""
+    found: list[str] = []
+    if isinstance(values, dict):
+        for key, item in values.items():
+            found += exponent_prone(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(values, list):
+        for index, item in enumerate(values):
+            found += exponent_prone(item, f"{path}[{index}]")
+    elif isinstance(values, (int, float)) and not isinstance(values, bool):
+        if abs(values) >= HELM_EXPONENT_THRESHOLD or (isinstance(values, float) and 0 < abs(values) < 1e-4):
+            found.append(path)
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Whole pipeline
+
+
+def render_values(recommendation: t.Mapping[str, t.Any], chart_version: t.Any, *, velero_version: t.Any = None,
+                  overrides: t.Any = None, overrides_source: str | None = None, release_name: str = "velero",
+                  user_wins: t.Any = False, unchecked_keys: t.Iterable[str] = (),
+                  cluster_name: str | None = None) -> dict[str, t.Any]:
+    """Recommendation -> merged, validated values and their YAML text, plus what the report needs."""
+    velero_version = velero_version or recommendation.get("velero_version")
+    era = eras.chart_era(chart_version, velero_version)
+    chart = eras.parse_chart_version(chart_version)
+    user_values = load_overrides(overrides, source=overrides_source)
+    wins = UserWins(user_wins)
+    unchecked = list(unchecked_keys or [])
+    if not all(isinstance(item, str) for item in unchecked):
+        raise ValueError(f"velero_values_unchecked_keys: expected a list of dotted keys, got {unchecked!r}")
+    plan = plan_tuning(recommendation, era, release_name=release_name, user_values=user_values)
+    merged, conflicts = merge_values(user_values, plan, user_wins=wins)
+    validate_values(merged, era, user_values=user_values, unchecked=unchecked)
+    warnings = list(plan.warnings)
+    note = eras.velero_patch_note(chart, velero_version) if velero_version else None
+    notes = ([note] if note else []) + list(plan.notes)
+    if era.resource_defaults_merge:
+        notes.append(f"Chart {era.first} to {era.last} merges resources with its own defaults; the values set "
+                     "every cpu/memory request and limit (null drops a chart default).")
+    for unused in wins.unused():
+        warnings.append(f"velero_values_user_wins entry {unused!r} matched no conflicting tuning key")
+    for conflict in conflicts:
+        kept = "your value is kept (velero_values_user_wins)" if conflict.winner == "user" else \
+            "the tuned value replaces it (list the key in velero_values_user_wins to keep yours)"
+        warnings.append(f"conflict at {conflict.path}: you set {describe(conflict.user)}, tuning recommends "
+                        f"{describe(conflict.tuned)}; {kept}")
+    header = [
+        f"Velero Helm values{' for ' + cluster_name if cluster_name else ''}: chart {chart}, "
+        f"Velero {velero_version or recommendation.get('velero_version')}, release name {release_name}.",
+        "Written by velero_ops.tuning (role helm_values). Tuned keys and the reasons are in report.md;",
+        "put your own settings in velero_values_overrides rather than editing this file.",
+    ]
+    text = dump_values(merged, header)
+    return {
+        "values": merged,
+        "values_yaml": text,
+        "era": {"id": era.id, "first": era.first, "last": era.last, "schema": era.schema_name,
+                "velero_versions": era.velero_versions, "maintenance_route": era.maintenance},
+        "chart_version": chart,
+        "fullname": plan.fullname,
+        "placements": [dataclasses.asdict(p) for p in plan.placements],
+        "conflicts": [c.as_dict() for c in conflicts],
+        "warnings": warnings,
+        "notes": notes,
+    }

@@ -1,0 +1,211 @@
+#!/usr/bin/python
+# Copyright (c) velero_ops.tuning contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This is a documentation-only module: the work is done by the action plugin of the same name on the
+# controller (plugins/action/render_values.py), like ansible.builtin.template.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: render_values
+short_description: Size Velero for one cluster and render the Helm chart values of its chart version
+version_added: 0.1.0
+description:
+  - Runs the collection's sizing model (the same as M(velero_ops.tuning.sizing)) on the controller and turns the
+    recommendation into values for the official Velero Helm chart (C(vmware-tanzu/helm-charts), C(charts/velero))
+    of O(chart_version), using the keys that chart release has (see C(docs/helm-values.md), "Chart eras").
+  - Merges the result with the user's own values (O(overrides)). The user's keys stay, tuning keys are set; when the
+    user set a tuning key to something else, the conflict is reported in RV(conflicts) and the tuned value wins
+    unless O(user_wins) names that key.
+  - Validates the merged values against the strict schema of the chart era (C(schemas/helm-values/)); unknown,
+    misspelt or mis-indented keys and wrong types fail the task with a message that says where the key belongs.
+  - Returns the values as YAML text (RV(values_yaml)), a Markdown report (RV(report)) and an SVG chart (RV(svg)).
+    It writes nothing; the C(velero_ops.tuning.helm_values) role writes them with M(ansible.builtin.copy).
+  - Runs entirely on the controller; no module is sent to the target host, so it costs little per cluster.
+author:
+  - velero_ops maintainers (@velero-ops)
+extends_documentation_fragment:
+  - velero_ops.tuning.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Computes and returns the same result; it never changes anything.
+  diff_mode:
+    support: none
+    details:
+      - Nothing is changed; writing the returned texts with M(ansible.builtin.copy) gives the diff.
+  idempotent:
+    support: full
+    details:
+      - The output is deterministic for the same inputs; C(changed) is always V(false).
+  action:
+    support: full
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+options:
+  velero_version:
+    description: Velero version the cluster runs, C(1.12.0) to C(1.18.x). Quote it in YAML.
+    type: str
+    required: true
+  chart_version:
+    description:
+      - Version of the Velero Helm chart release the cluster runs (C(helm list)), C(5.1.0) to C(12.1.0).
+      - It must ship the same Velero minor version as O(velero_version); the error names the chart versions that do.
+    type: str
+    required: true
+  cluster:
+    description: Cluster size, shaped as the O(velero_ops.tuning.sizing#module:cluster) option.
+    type: dict
+    required: true
+  data:
+    description: Data volume, shaped as the O(velero_ops.tuning.sizing#module:data) option.
+    type: dict
+    required: true
+  policy:
+    description: Sizing policy, shaped as the O(velero_ops.tuning.sizing#module:policy) option.
+    type: dict
+  overrides:
+    description:
+      - The user's own chart values, as a mapping or as the path of a YAML file.
+      - A relative path is looked up in the inventory directory of the host, then the playbook directory, then the
+        current directory.
+    type: raw
+  release_name:
+    description:
+      - Helm release name. ConfigMaps created through the chart's C(configMaps) key are named C(<fullname>-<key>),
+        where the chart's fullname is the release name (plus C(-velero) unless it contains C(velero)), or
+        C(fullnameOverride) from O(overrides).
+    type: str
+    default: velero
+  user_wins:
+    description:
+      - Which tuning keys keep the user's value when O(overrides) sets them differently.
+      - V(false) (the default) reports the conflict and sets the tuned value; V(true) keeps every user value; a list
+        of dotted keys (for example V(configuration.clientQPS) or V(resources)) keeps the user's value for those keys
+        and everything below them.
+    type: raw
+    default: false
+  unchecked_keys:
+    description:
+      - Dotted keys that the strict schema should not check, for chart keys this collection does not know yet.
+    type: list
+    elements: str
+    default: []
+  cluster_name:
+    description: Name used in the report and the values header. Defaults to the inventory host name.
+    type: str
+  facts:
+    description:
+      - Result of M(velero_ops.tuning.cluster_facts) for this cluster. Its C(drift), C(partial) and C(errors)
+        appear in the report.
+    type: dict
+  values_file:
+    description: File name of the values the report links to.
+    type: str
+    default: values.yaml
+  svg_file:
+    description: File name of the SVG the report embeds; an empty string leaves the picture out of the report.
+    type: str
+    default: api-time.svg
+notes:
+  - Requires the Python package C(jsonschema) on the controller (C(requirements.txt)).
+seealso:
+  - module: velero_ops.tuning.sizing
+  - module: velero_ops.tuning.cluster_facts
+  - name: Chart eras, keys and merge rules
+    description: C(docs/helm-values.md) in the collection.
+    link: https://example.invalid/velero_ops/tuning/-/tree/main/docs/helm-values.md
+"""
+
+EXAMPLES = r"""
+- name: Render tuned values for a Velero 1.14 cluster on chart 7.2.2
+  velero_ops.tuning.render_values:
+    velero_version: "1.14.0"
+    chart_version: "7.2.2"
+    cluster: {namespaces: 120, objects: 45000, resource_types: 310, nodes: 24}
+    data: {volume_bytes: 763GB, index_blobs: 2438, largest_repository_bytes: 700GB}
+    overrides: overrides/prod.yaml
+  register: rendered
+
+- name: Write the values file
+  ansible.builtin.copy:
+    content: "{{ rendered.values_yaml }}"
+    dest: out/prod/values.yaml
+    mode: "0644"
+
+- name: Keep my own QPS and server resources when they differ from the tuning
+  velero_ops.tuning.render_values:
+    velero_version: "1.16.2"
+    chart_version: "10.1.3"
+    cluster: {namespaces: 40, objects: 9000, resource_types: 180}
+    data: {volume_bytes: 120Gi}
+    overrides: {configuration: {clientQPS: 150}}
+    user_wins: [configuration.clientQPS, resources]
+  register: rendered
+"""
+
+RETURN = r"""
+values:
+  description: The merged, validated chart values.
+  returned: success
+  type: dict
+values_yaml:
+  description: RV(values) as YAML for C(helm upgrade -f); quantities and numbers from 1000000 up are quoted.
+  returned: success
+  type: str
+report:
+  description: Markdown report of the cluster (each tuned value with Velero's default, the recommendation, why, and
+    the predicted effect; conflicts, warnings, assumptions; drift from O(facts)).
+  returned: success
+  type: str
+svg:
+  description: SVG chart of the modeled backup API time against client QPS, default and recommended points marked.
+  returned: success
+  type: str
+recommendation:
+  description: The sizing recommendation (C(schemas/recommendation.schema.json)).
+  returned: success
+  type: dict
+era:
+  description: The chart era of O(chart_version) and its schema file.
+  returned: success
+  type: dict
+  sample: {id: 7.1.3-7.2.2, first: 7.1.3, last: 7.2.2, schema: chart-7.1.3-7.2.2.schema.json,
+           velero_versions: [1.14.0, 1.14.1], maintenance_route: chart-keys}
+chart_version:
+  description: O(chart_version), normalised.
+  returned: success
+  type: str
+placements:
+  description: Each tuned value and where it went (values key, extraArgs flag or ConfigMap).
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {item: server.client_qps, value: 300, location: configuration.clientQPS}
+conflicts:
+  description: Tuning keys the user had set to another value, and whose value was kept.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {path: configuration.clientQPS, user: 50, tuned: 300, winner: tuned}
+tuning_warnings:
+  description:
+    - Warnings of the sizing model and of the rendering (conflicts, settings this chart cannot express); they are
+      in RV(report) too. Only tuning keys that replaced a value of O(overrides) are also shown as Ansible warnings.
+  returned: success
+  type: list
+  elements: str
+notes:
+  description: Things to know when applying the values (for example restarting the node-agent).
+  returned: success
+  type: list
+  elements: str
+summary:
+  description: The row of this cluster in the fleet report.
+  returned: success
+  type: dict
+"""

@@ -1,0 +1,301 @@
+# Copyright (c) velero_ops.tuning contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Make the strict per-era values schemas in schemas/helm-values/ from the chart's real values.yaml files.
+
+    python tests/unit/helm_values/helm_schema_gen.py            # check: exit 1 if a schema is stale
+    python tests/unit/helm_values/helm_schema_gen.py --write    # regenerate
+
+How a schema is made (docs/helm-values.md, "Strict schemas"):
+- The chart's own namespaces (top level, ``configuration``, ``nodeAgent``, ``metrics``, ...; ``STRICT_MAPS``)
+  allow exactly the keys of that era's values.yaml, plus keys the file documents in comments
+  (``# digest:``) and the few the templates read without documenting them (``TEMPLATE_ONLY_KEYS``), minus
+  the era's ``absent`` keys (added later in the major). Misspelt or mis-indented keys
+  there are errors. Maps that hold Kubernetes objects or user data (probes, security contexts, labels,
+  annotations, ``configMaps`` names, ...) stay free-form, as in the chart.
+- The keys the collection emits get exact types (``TYPED``): quantities as strings, counts as integers,
+  podResources with all four cpu/memory fields, extraArgs as lists of strings, configMaps data as strings.
+The values files are expected at ``<repo>/../shared/velero-chart/`` (CI has them beside the repository).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import sys
+import typing as t
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+VALUES_DIR = REPO_ROOT.parent / "shared" / "velero-chart"
+SCHEMA_DIR = REPO_ROOT / "schemas" / "helm-values"
+
+if str(REPO_ROOT / ".build" / "collections") not in sys.path:  # running as a script
+    sys.path.insert(0, str(REPO_ROOT / ".build" / "collections"))
+
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _chart_eras as eras  # noqa: E402
+
+# Chart namespaces whose children are chart-defined keys (strict). Everything else is free-form.
+STRICT_MAPS = (
+    "", "namespace", "image", "upgradeCRDsJob", "podDisruptionBudget", "metrics", "metrics.service",
+    "metrics.serviceMonitor", "metrics.nodeAgentPodMonitor", "metrics.prometheusRule", "kubectl", "kubectl.image",
+    "configuration", eras.MAINTENANCE_JOB, eras.REPOSITORY_CONFIG_DATA, "rbac", "serviceAccount",
+    "serviceAccount.server", "credentials", "nodeAgent",
+)
+
+# Keys the templates read that values.yaml never mentions (deprecated aliases merged into
+# podSecurityContext / nodeAgent.containerSecurityContext in every chart 5.1.0..12.1.0).
+TEMPLATE_ONLY_KEYS = {"": {"securityContext"}, "nodeAgent": {"securityContext"}}
+
+# Helm itself passes `global` to every chart.
+HELM_KEYS = {"global"}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/$defs/{name}"}
+
+
+# Kubernetes quantity (resource.Quantity grammar), as a string.
+QUANTITY_PATTERN = r"^([+]?[0-9]+(\.[0-9]*)?|[+]?\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
+POD_RESOURCE_FIELDS = ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"]
+
+
+def definitions(era: eras.ChartEra) -> dict[str, t.Any]:
+    """Shared sub-schemas (``$defs``) of one era."""
+    defs: dict[str, t.Any] = {
+        "quantity": {"type": "string", "pattern": QUANTITY_PATTERN,
+                     "description": "Kubernetes quantity as a string, e.g. 500m, 4Gi"},
+        # A container resources map: cpu/memory as quantities (strings or plain numbers), others free.
+        "resourceList": {"type": ["object", "null"],
+                         "properties": {"cpu": {"anyOf": [ref("quantity"), {"type": ["number", "null"]}]},
+                                        "memory": {"anyOf": [ref("quantity"), {"type": ["number", "null"]}]}},
+                         "additionalProperties": {"type": ["string", "number", "null"]}},
+        "resources": {"type": ["object", "null"],
+                      "properties": {"requests": ref("resourceList"), "limits": ref("resourceList"),
+                                     "claims": {"type": ["array", "null"]}},
+                      "additionalProperties": False},
+        "stringList": {"type": ["array", "null"], "items": {"type": "string"}},
+        # Numbers the chart prints with {{ . }}: below 1e6 as numbers, else strings (Helm prints 1e+06).
+        "count": {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 999999},
+                            {"type": "string", "pattern": "^[0-9]+$"}, {"type": "null"}]},
+        "rate": {"anyOf": [{"type": "number", "minimum": 0, "maximum": 999999},
+                           {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$"}, {"type": "null"}]},
+        "duration": {"type": ["string", "null"], "pattern": "^(([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+|0)$"},
+        "legacyQuantities": {"type": ["object", "null"],
+                             "properties": {"cpu": {"anyOf": [ref("quantity"), {"type": "null"}]},
+                                            "memory": {"anyOf": [ref("quantity"), {"type": "null"}]}},
+                             "additionalProperties": False},
+        # Velero PodResources: the four cpu/memory strings always together (an omitted one fails the Job).
+        "podResources": {"type": "object",
+                         "properties": {name: ref("quantity") for name in POD_RESOURCE_FIELDS},
+                         "required": POD_RESOURCE_FIELDS, "additionalProperties": False},
+        "configMaps": {"type": ["object", "null"], "additionalProperties": {
+            "type": "object",
+            "properties": {"labels": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
+                           "data": {"type": ["object", "null"], "additionalProperties": {"type": "string"}}},
+            "additionalProperties": False}},
+    }
+    if era.velero_minor >= 18:  # podResources.ephemeralStorage{Request,Limit} (Velero 1.18.1)
+        defs["podResources"]["properties"].update({"ephemeralStorageRequest": ref("quantity"),
+                                                   "ephemeralStorageLimit": ref("quantity")})
+    if era.maintenance == "config-data":
+        defs["maintenanceGlobal"] = maintenance_entry(era.velero_minor, is_global=True)
+        defs["maintenanceRepository"] = maintenance_entry(era.velero_minor, is_global=False)
+    return defs
+
+
+def maintenance_entry(minor: int, is_global: bool) -> dict[str, t.Any]:
+    """One repo-maintenance ConfigMap entry as the era's Velero reads it (pkg/types/repo_maintenance.go)."""
+    props: dict[str, t.Any] = {"podResources": ref("podResources"),
+                               "loadAffinity": {"type": ["array", "null"], "items": {"type": "object"}}}
+    if minor >= 17:
+        props["keepLatestMaintenanceJobs"] = {"type": "integer", "minimum": 0}
+        if is_global:
+            props["priorityClassName"] = {"type": "string"}
+    if minor >= 18 and is_global:
+        props["podLabels"] = {"type": ["object", "null"], "additionalProperties": {"type": "string"}}
+        props["podAnnotations"] = {"type": ["object", "null"], "additionalProperties": {"type": "string"}}
+    return {"type": ["object", "null"], "properties": props, "additionalProperties": False}
+
+
+def typed_overlays() -> dict[str, dict[str, t.Any]]:
+    """Exact schemas for the keys the collection emits (and their containers), by dotted path."""
+    return {
+        eras.CLIENT_QPS: ref("rate"),
+        eras.CLIENT_BURST: ref("count"),
+        eras.CLIENT_PAGE_SIZE: ref("count"),
+        eras.MAINTAIN_FREQUENCY: ref("duration"),
+        eras.SERVER_RESOURCES: ref("resources"),
+        eras.NODE_AGENT_RESOURCES: ref("resources"),
+        eras.SERVER_EXTRA_ARGS: ref("stringList"),
+        eras.NODE_AGENT_EXTRA_ARGS: ref("stringList"),
+        eras.EXTRA_OBJECTS: {"type": ["array", "null"], "items": {"type": "object"}},
+        eras.CONFIG_MAPS: ref("configMaps"),
+        eras.MAINTENANCE_REQUESTS: ref("legacyQuantities"),
+        eras.MAINTENANCE_LIMITS: ref("legacyQuantities"),
+        eras.MAINTENANCE_LATEST_JOBS: {"type": ["integer", "null"], "minimum": 0},
+        eras.REPOSITORY_CONFIG_DATA + ".name": {"type": ["string", "null"]},
+        eras.REPOSITORY_CONFIG_GLOBAL: ref("maintenanceGlobal"),
+        eras.REPOSITORY_CONFIG_REPOSITORIES: {
+            "type": ["object", "null"],
+            # <volumeNamespace>-<backupStorageLocation>-<repositoryType>
+            "patternProperties": {"^.+-.+-(kopia|restic)$": ref("maintenanceRepository")},
+            "additionalProperties": False},
+    }
+
+
+_REAL_KEY = re.compile(r"^(\s*)(- +)?(\"[^\"]+\"|'[^']+'|[^\s#\"'][^#:]*?):(\s|$)")
+# "# key:" or "# key: value" with exactly one space after "#", so the "#" sits in the key's column;
+# deeper-indented commented keys are nested examples, and "# ref: https://..." is prose.
+_COMMENTED_KEY = re.compile(r"^( *)# ([a-z][A-Za-z0-9]*):(?:$| +(?!https?:)(\S.*))")
+
+
+def _comment_column(line: str) -> int | None:
+    """Column of the text inside a comment line as if the "# " were not there (None: not a comment)."""
+    stripped = line.lstrip(" ")
+    if not stripped.startswith("#"):
+        return None
+    inner = stripped[1:]
+    return len(line) - len(stripped) + max(len(inner) - len(inner.lstrip(" ")) - 1, 0)
+
+
+def commented_keys(text: str) -> dict[str, set[str]]:
+    """Keys a values.yaml documents in comments (``  # digest:``), by the dotted path of their map.
+
+    A commented key belongs to the map whose children sit at the comment's column. A bare ``# name:``
+    that opens a deeper commented block right under ``key: {}`` is an example of that key's free-form
+    content (``resources: {}`` / ``# requests:`` / ``#   cpu: 500m``), not a sibling.
+    """
+    found: dict[str, set[str]] = {}
+    stack: list[tuple[int, str]] = []  # (column, key) of open real keys
+    child_column: dict[str, int] = {"": 0}
+    glued = False
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped:
+            glued = False
+            continue
+        if stripped.startswith("#"):
+            match = _COMMENTED_KEY.match(line)
+            if not match:
+                continue
+            column = len(match.group(1))
+            following = _comment_column(lines[index + 1]) if index + 1 < len(lines) else None
+            opens_block = match.group(3) is None and following is not None and following > column
+            if glued and opens_block:
+                continue
+            parent = ".".join(key for col, key in stack if col < column)
+            if child_column.get(parent) == column:
+                found.setdefault(parent, set()).add(match.group(2))
+            continue
+        match = _REAL_KEY.match(line)
+        if not match:
+            glued = False
+            continue
+        column = len(match.group(1)) + len(match.group(2) or "")
+        key = match.group(3).strip("\"'")
+        while stack and stack[-1][0] >= column:
+            stack.pop()
+        parent = ".".join(k for _c, k in stack)
+        child_column.setdefault(parent, column)
+        if match.group(2):  # a list item opens an anonymous level
+            stack.append((column - len(match.group(2)), "[]"))
+            parent = ".".join(k for _c, k in stack)
+            child_column.setdefault(parent, column)
+        stack.append((column, key))
+        glued = line.split(":", 1)[1].strip() in ("{}", "[]")
+    return found
+
+
+def _drop(tree: dict[str, t.Any], dotted: str) -> None:
+    *parents, last = dotted.split(".")
+    node: t.Any = tree
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node.pop(last, None)
+
+
+def _build(node: t.Any, path: str, comments: dict[str, set[str]], overlays: dict[str, dict[str, t.Any]]) -> dict:
+    if path in overlays:
+        return copy.deepcopy(overlays[path])
+    if path in STRICT_MAPS and isinstance(node, dict):
+        props: dict[str, t.Any] = {}
+        for key, value in node.items():
+            child = f"{path}.{key}" if path else str(key)
+            props[str(key)] = _build(value, child, comments, overlays)
+        extra = comments.get(path, set()) | TEMPLATE_ONLY_KEYS.get(path, set()) | (HELM_KEYS if path == "" else set())
+        for key in sorted(extra - set(props)):
+            child = f"{path}.{key}" if path else key
+            props[key] = copy.deepcopy(overlays.get(child, {}))
+        schema: dict[str, t.Any] = {"type": "object" if path == "" else ["object", "null"],
+                                    "properties": props, "additionalProperties": False}
+        return schema
+    return {}  # free-form, as in the chart
+
+
+def make_schema(era: eras.ChartEra, values_dir: Path = VALUES_DIR) -> dict[str, t.Any]:
+    source = values_dir / era.values_file
+    text = source.read_text(encoding="utf-8")
+    values = yaml.safe_load(text)
+    comments = commented_keys(text)
+    for dotted in era.absent:
+        _drop(values, dotted)
+        parent, _sep, last = dotted.rpartition(".")
+        comments.get(parent, set()).discard(last)
+    schema = _build(values, "", comments, typed_overlays())
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://example.invalid/velero_ops/tuning/schemas/helm-values/{era.schema_name}",
+        "title": f"Velero Helm chart {era.first} to {era.last} values (strict)",
+        "description": (f"Generated from the chart's values.yaml ({era.values_file}) by "
+                        "tests/unit/helm_values/helm_schema_gen.py; do not edit by hand. Chart namespaces "
+                        "allow only the chart's keys; tuning keys are typed."),
+        "x-chart-versions": [era.first, era.last],
+        "x-velero-versions": era.velero_versions,
+        **schema,
+        "$defs": definitions(era),
+    }
+    return schema
+
+
+def render(schema: dict[str, t.Any]) -> str:
+    return json.dumps(schema, indent=1, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--write", action="store_true", help="rewrite stale schema files")
+    parser.add_argument("--values-dir", type=Path, default=VALUES_DIR)
+    args = parser.parse_args(argv)
+    if not args.values_dir.is_dir():
+        print(f"values files not found: {args.values_dir} (expected ../shared/velero-chart beside the repo)",
+              file=sys.stderr)
+        return 2
+    stale = []
+    for era in eras.ERAS:
+        target = SCHEMA_DIR / era.schema_name
+        text = render(make_schema(era, args.values_dir))
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            stale.append(target)
+            if args.write:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+    wanted = {era.schema_name for era in eras.ERAS}
+    leftovers = [path for path in sorted(SCHEMA_DIR.glob("chart-*.schema.json")) if path.name not in wanted]
+    for path in stale:
+        print(("wrote " if args.write else "stale: ") + str(path.relative_to(REPO_ROOT)))
+    for path in leftovers:
+        print(("removed " if args.write else "not an era any more: ") + str(path.relative_to(REPO_ROOT)))
+        if args.write:
+            path.unlink()
+    return 0 if args.write or not (stale or leftovers) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
