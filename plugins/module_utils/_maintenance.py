@@ -1,0 +1,893 @@
+# Copyright (c) velero_ops.tuning contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Repository maintenance: the pure decisions behind the ``repo_maintenance`` module.
+
+Everything here works on plain dicts (Kubernetes objects as the API returns them) and numbers;
+nothing talks to a cluster. ``_maintenance_run.py`` fetches objects, calls these functions and
+applies what they plan. Facts come from ``velero.md`` sections 3-5 (maintenance internals) and
+``kopia.md`` sections 1.3-1.5 and 2.2-2.3; the short comments name the Velero code they mirror.
+
+Pure Python, no Ansible imports; invalid input raises ``ValueError`` naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import fnmatch
+import hashlib
+import json
+import math
+import re
+import typing as t
+
+from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import (
+    MEMORY_FORM,
+    MiB,
+    format_memory,
+    parse_cpu_millicores,
+    parse_duration,
+    parse_memory,
+)
+from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import VeleroRelease
+
+# Outcomes of one repository (public contract of the module) and of one maintenance attempt.
+OUTCOMES = ("succeeded", "failed", "oom_cap_reached", "timed_out", "skipped")
+ATTEMPT_OUTCOMES = ("succeeded", "failed", "oom_killed", "timed_out")
+
+# pkg/repository/maintenance/maintenance.go (1.14-1.18.1).
+REPO_NAME_LABEL = "velero.io/repo-name"
+GLOBAL_CONFIG_KEY = "global"
+TERMINATION_LOG_INDICATOR = "Repo maintenance error: "
+JOB_NAME_POD_LABEL = "job-name"  # set by the Kubernetes Job controller; Velero's getResultFromJob lists pods by it
+DNS1035_LABEL_MAX_LENGTH = 63
+# Helm chart 10.1.0+ default name of the maintenance ConfigMap (repositoryConfigData.name).
+DEFAULT_CONFIGMAP_NAME = "velero-repo-maintenance"
+CONFIGMAP_FLAG = "--repo-maintenance-job-configmap"
+SERVER_DEPLOYMENT_NAME = "velero"  # hard-coded by Velero's Job builder (issue #7987)
+# kopia repo/content/content_manager_lock_free.go indexBlobCompactionWarningThreshold.
+INDEX_BLOB_WARNING_THRESHOLD = 1000
+KOPIA_FULL_CYCLE_HOURS = 24  # kopia maintenance DefaultParams FullCycle
+FULL_MAINTENANCE_INTERVALS = {"normalGC": 24, "fastGC": 12, "eagerGC": 6}  # repo_options.go (1.16+)
+
+POD_RESOURCE_FIELDS = ("cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit")
+EPHEMERAL_FIELDS = ("ephemeralStorageRequest", "ephemeralStorageLimit")
+# 1.14-1.16 server flags, in the order of POD_RESOURCE_FIELDS (pkg/cmd/server/server.go v1.14.0).
+FLAG_FOR_FIELD = {
+    "cpuRequest": "--maintenance-job-cpu-request",
+    "cpuLimit": "--maintenance-job-cpu-limit",
+    "memoryRequest": "--maintenance-job-mem-request",
+    "memoryLimit": "--maintenance-job-mem-limit",
+}
+# Helm chart 7.1.2-10.x keys that render those flags.
+HELM_KEY_FOR_FIELD = {
+    "cpuRequest": "configuration.repositoryMaintenanceJob.requests.cpu",
+    "cpuLimit": "configuration.repositoryMaintenanceJob.limits.cpu",
+    "memoryRequest": "configuration.repositoryMaintenanceJob.requests.memory",
+    "memoryLimit": "configuration.repositoryMaintenanceJob.limits.memory",
+}
+
+TRIGGER_METHODS = ("last_maintenance_time", "frequency")
+# Short enough that a repository maintained a minute ago is due again; restored as soon as the Job starts.
+TRIGGER_FREQUENCY = "1m"
+ON_BUSY_CHOICES = ("wait", "skip")
+CONFIG_SCOPES = ("repository", "global")
+MEMORY_STEP_MIN = 1.1
+MEMORY_STEP_MAX = 4.0
+
+# Phases during which an operation reads or writes the repository (velero.io/v1 Backup/Restore types).
+_ACTIVE_PHASES = frozenset(
+    ("InProgress", "WaitingForPluginOperations", "WaitingForPluginOperationsPartiallyFailed", "Finalizing",
+     "FinalizingPartiallyFailed")
+)
+_DELETION_DONE_PHASE = "Processed"
+
+KOPIA_AUTO_MODE = (
+    "Velero always runs kopia maintenance in auto mode (lib_repo.go: ModeAuto, never forced): kopia runs a full "
+    "cycle (snapshot garbage collection, content rewrite, blob deletion) only when its next full time has passed, "
+    "by default every 24h, and a quick cycle (index compaction, epoch advance) otherwise. There is no "
+    "'velero repo maintenance run --full': 'velero repo' has only 'get' in every release 1.12-1.18. A triggered "
+    "run is therefore full only if the 24h full cycle is due; on Velero 1.16+ the backup-repository setting "
+    "fullMaintenanceInterval (normalGC 24h, fastGC 12h, eagerGC 6h) changes that cycle."
+)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+def _describe(value: t.Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _get(obj: t.Any, *path: str, default: t.Any = None) -> t.Any:
+    """Nested dict lookup that tolerates missing or null levels."""
+    current = obj
+    for key in path:
+        if not isinstance(current, dict):
+            return default
+        current = current.get(key)
+        if current is None:
+            return default
+    return current
+
+
+def parse_time(value: t.Any) -> datetime.datetime | None:
+    """RFC 3339 timestamp as Kubernetes writes it (``2024-05-01T10:00:00Z``), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed
+
+
+def format_time(epoch_seconds: float) -> str:
+    """Epoch seconds as an RFC 3339 UTC timestamp with whole seconds."""
+    moment = datetime.datetime.fromtimestamp(epoch_seconds, tz=datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _epoch(value: t.Any) -> float | None:
+    parsed = parse_time(value)
+    return parsed.timestamp() if parsed else None
+
+
+# --------------------------------------------------------------------------------------------- options
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Validated module options (connection options are handled by ``_kube``)."""
+
+    velero_namespace: str = "velero"
+    repositories: tuple[str, ...] = ()
+    volume_namespaces: tuple[str, ...] = ()
+    pod_resources: dict[str, str] | None = None
+    memory_cap: int | None = None
+    memory_step: float = 1.5
+    timeout: float = 3600.0
+    poll_interval: float = 10.0
+    trigger: str = "last_maintenance_time"
+    on_busy: str = "wait"
+    busy_timeout: float = 1800.0
+    config_scope: str = "repository"
+    configmap_name: str = DEFAULT_CONFIGMAP_NAME
+    velero_version: str | None = None
+    recommendation: dict[str, t.Any] | None = None
+    sizing: dict[str, t.Any] | None = None
+
+
+def _positive_number(value: t.Any, field: str, maximum: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{field}: expected a positive number of seconds, got {_describe(value)}") from None
+    number = float(value)
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"{field}: expected a positive number of seconds, got {_describe(value)}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"{field}: expected at most {maximum:g}, got {_describe(value)}")
+    return number
+
+
+def _name_list(value: t.Any, field: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ValueError(f"{field}: expected a list of names, got {_describe(value)}")
+    names = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            raise ValueError(f"{field}[{index}]: expected a non-empty name, got {_describe(item)}")
+        if item.strip() not in names:
+            names.append(item.strip())
+    return tuple(names)
+
+
+def _choice(value: t.Any, field: str, choices: tuple[str, ...], default: str) -> str:
+    if value is None:
+        return default
+    if value not in choices:
+        raise ValueError(f"{field}: expected one of {', '.join(choices)}, got {_describe(value)}")
+    return t.cast(str, value)
+
+
+def parse_options(params: t.Mapping[str, t.Any]) -> Options:
+    """Validate the module's maintenance options (everything except the connection options)."""
+    namespace = params.get("velero_namespace") or "velero"
+    if not isinstance(namespace, str):
+        raise ValueError(f"velero_namespace: expected a namespace name, got {_describe(namespace)}")
+    step = params.get("memory_step")
+    step = 1.5 if step is None else step
+    if isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(float(step)):
+        raise ValueError(f"memory_step: expected a factor between {MEMORY_STEP_MIN} and {MEMORY_STEP_MAX}, got {_describe(step)}")
+    if not MEMORY_STEP_MIN <= float(step) <= MEMORY_STEP_MAX:
+        raise ValueError(f"memory_step: expected a factor between {MEMORY_STEP_MIN} and {MEMORY_STEP_MAX}, got {step}")
+    cap = params.get("memory_cap")
+    cap_bytes = None
+    if cap is not None and cap != "":
+        cap_bytes = parse_memory(cap, "memory_cap")
+        if cap_bytes < MiB:
+            raise ValueError(f"memory_cap: expected {MEMORY_FORM} of at least 1Mi, got {_describe(cap)}")
+    pod_resources = params.get("pod_resources")
+    resources = None
+    if pod_resources:
+        resources = normalize_pod_resources(pod_resources, "pod_resources", complete=False)
+        limit = resources.get("memoryLimit")
+        if cap_bytes is not None and limit is not None and memory_bytes(limit) > cap_bytes:
+            raise ValueError(
+                f"pod_resources.memoryLimit: {limit} is above memory_cap {cap}; the ladder starts at the memory limit "
+                f"and never exceeds the cap")
+    timeout = _positive_number(params.get("timeout", 3600) if params.get("timeout") is not None else 3600, "timeout")
+    poll = _positive_number(params.get("poll_interval") if params.get("poll_interval") is not None else 10, "poll_interval")
+    if poll > timeout:
+        raise ValueError(f"poll_interval: {poll:g} is longer than timeout {timeout:g}; expected poll_interval <= timeout")
+    busy_timeout = params.get("busy_timeout")
+    busy = _positive_number(busy_timeout if busy_timeout is not None else 1800, "busy_timeout")
+    configmap_name = params.get("configmap_name") or DEFAULT_CONFIGMAP_NAME
+    if not isinstance(configmap_name, str) or not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", configmap_name):
+        raise ValueError(f"configmap_name: expected a Kubernetes object name such as {DEFAULT_CONFIGMAP_NAME}, got {_describe(configmap_name)}")
+    for key in ("recommendation", "sizing"):
+        if params.get(key) is not None and not isinstance(params.get(key), dict):
+            raise ValueError(f"{key}: expected a dictionary, got {_describe(params.get(key))}")
+    version = params.get("velero_version")
+    if version is not None and not isinstance(version, str):
+        raise ValueError(f"velero_version: expected a version string such as 1.16.2, got {_describe(version)}")
+    return Options(
+        velero_namespace=namespace,
+        repositories=_name_list(params.get("repositories"), "repositories"),
+        volume_namespaces=_name_list(params.get("volume_namespaces"), "volume_namespaces"),
+        pod_resources=resources,
+        memory_cap=cap_bytes,
+        memory_step=float(step),
+        timeout=timeout,
+        poll_interval=poll,
+        trigger=_choice(params.get("trigger"), "trigger", TRIGGER_METHODS, "last_maintenance_time"),
+        on_busy=_choice(params.get("on_busy"), "on_busy", ON_BUSY_CHOICES, "wait"),
+        busy_timeout=busy,
+        config_scope=_choice(params.get("config_scope"), "config_scope", CONFIG_SCOPES, "repository"),
+        configmap_name=configmap_name,
+        velero_version=version or None,
+        recommendation=params.get("recommendation") or None,
+        sizing=params.get("sizing") or None,
+    )
+
+
+# --------------------------------------------------------------------------------------------- pod resources
+
+def memory_bytes(value: t.Any, field: str = "memoryLimit") -> int:
+    """Bytes of a memory quantity; ``0`` (Velero's "unbounded") stays 0."""
+    return parse_memory(value, field)
+
+
+def normalize_pod_resources(value: t.Any, field: str, *, complete: bool = True,
+                            ephemeral_allowed: bool = True) -> dict[str, str]:
+    """Validate a ``podResources`` mapping and return it with string quantities.
+
+    ``complete=True`` fills missing cpu/memory fields with ``"0"``: Velero parses all four whenever
+    ``podResources`` is present and an empty string stops the Job from being created (velero.md 3.3).
+    Requests above bounded limits are rejected, as Kubernetes would reject the pod.
+    """
+    if not isinstance(value, dict):
+        raise ValueError(f"{field}: expected a dictionary with {', '.join(POD_RESOURCE_FIELDS)}, got {_describe(value)}")
+    allowed = POD_RESOURCE_FIELDS + (EPHEMERAL_FIELDS if ephemeral_allowed else ())
+    result: dict[str, str] = {}
+    for key, raw in value.items():
+        if key not in allowed:
+            raise ValueError(f"{field}.{key}: unknown field; accepted fields are {', '.join(allowed)}")
+        if raw is None or raw == "":
+            continue
+        if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+            raise ValueError(f"{field}.{key}: expected a quantity string, got {_describe(raw)}")
+        text = str(raw).strip()
+        if key.startswith("cpu"):
+            parse_cpu_millicores(text, f"{field}.{key}")
+        else:
+            parse_memory(text, f"{field}.{key}")
+        result[key] = text
+    if complete:
+        for key in POD_RESOURCE_FIELDS:
+            result.setdefault(key, "0")
+    for request, limit in (("cpuRequest", "cpuLimit"), ("memoryRequest", "memoryLimit"),
+                           ("ephemeralStorageRequest", "ephemeralStorageLimit")):
+        if request in result and limit in result:
+            parse = parse_cpu_millicores if request.startswith("cpu") else parse_memory
+            low, high = parse(result[request], f"{field}.{request}"), parse(result[limit], f"{field}.{limit}")
+            if high and low > high:
+                raise ValueError(f"{field}.{request}: {result[request]} is above {field}.{limit} {result[limit]}; "
+                                 f"a request must not exceed its limit")
+    return {key: result[key] for key in allowed if key in result}
+
+
+def render_memory(num_bytes: int) -> str:
+    """Exact memory quantity: ``1536Mi``/``2Gi`` when whole mebibytes, else plain bytes."""
+    if num_bytes <= 0:
+        return "0"
+    if num_bytes % MiB == 0:
+        return format_memory(num_bytes)
+    return str(num_bytes)
+
+
+def _round_up_mib(num_bytes: float) -> int:
+    return int(math.ceil(num_bytes / MiB)) * MiB
+
+
+def memory_ladder(start: int, step: float, cap: int | None) -> list[int]:
+    """Memory limits (bytes) to try in order: ``start``, then x``step`` rounded up to whole Mi, capped.
+
+    Strictly increasing, never above ``cap``, finite: each rung is at least ``step`` times the
+    previous one or equals the cap, and the ladder stops at the cap. Without a cap there is no
+    retry: the ladder is just ``[start]``.
+    """
+    if start <= 0:
+        raise ValueError(f"memoryLimit: the memory ladder needs a bounded starting limit, got {start}")
+    if not MEMORY_STEP_MIN <= step <= MEMORY_STEP_MAX:
+        raise ValueError(f"memory_step: expected a factor between {MEMORY_STEP_MIN} and {MEMORY_STEP_MAX}, got {step}")
+    if cap is None:
+        return [start]
+    if cap < start:
+        raise ValueError(f"memory_cap: {render_memory(cap)} is below the starting memory limit {render_memory(start)}")
+    rungs = [start]
+    while rungs[-1] < cap:
+        rungs.append(min(_round_up_mib(math.ceil(rungs[-1] * step)), cap))
+    return rungs
+
+
+def resources_for_limit(base: t.Mapping[str, str], limit: int) -> dict[str, str]:
+    """``base`` with memoryLimit = ``limit`` and memoryRequest scaled by the same factor (never above the limit)."""
+    result = dict(base)
+    old_limit = memory_bytes(base.get("memoryLimit", "0"))
+    request = memory_bytes(base.get("memoryRequest", "0"), "memoryRequest")
+    result["memoryLimit"] = render_memory(limit)
+    if request and old_limit:
+        scaled = min(_round_up_mib(request * limit / old_limit), limit)
+        result["memoryRequest"] = render_memory(scaled)
+    elif request > limit:
+        result["memoryRequest"] = render_memory(limit)
+    return result
+
+
+def cap_resources(resources: t.Mapping[str, str], cap: int | None) -> tuple[dict[str, str], str | None]:
+    """Clamp a starting configuration to the cap; returns the resources and a note when clamped."""
+    limit = memory_bytes(resources.get("memoryLimit", "0"))
+    if cap is None or not limit or limit <= cap:
+        return dict(resources), None
+    return resources_for_limit(resources, cap), (
+        f"starting memory limit {resources.get('memoryLimit')} is above memory_cap {render_memory(cap)}; started at the cap")
+
+
+# --------------------------------------------------------------------------------------------- names
+
+def config_key(repository: t.Mapping[str, t.Any]) -> str:
+    """Per-repository key of the maintenance ConfigMap: ``<volumeNamespace>-<bsl>-<repoType>``."""
+    spec = repository.get("spec") or {}
+    return "%s-%s-%s" % (spec.get("volumeNamespace", ""), spec.get("backupStorageLocation", ""),
+                         spec.get("repositoryType", ""))
+
+
+def repo_name_label(name: str, release: VeleroRelease) -> str:
+    """Value of ``velero.io/repo-name`` on maintenance Jobs: the name, or from 1.18.0 its SHA3-224 hex
+    digest when longer than 63 characters (``label.ReturnNameOrHash``, PR #9350)."""
+    if len(name) > DNS1035_LABEL_MAX_LENGTH and release.at_least(18, 0):
+        return hashlib.sha3_224(name.encode("utf-8")).hexdigest()
+    return name
+
+
+def label_problem(name: str, release: VeleroRelease) -> str | None:
+    if len(name) > DNS1035_LABEL_MAX_LENGTH and not release.at_least(18, 0):
+        return (f"the repository name is {len(name)} characters long; Velero {release.text} uses it unhashed as the "
+                f"{REPO_NAME_LABEL} label value (max 63), so its maintenance Job cannot be created; Velero 1.18.0+ "
+                f"hashes long names (PR #9350)")
+    return None
+
+
+# --------------------------------------------------------------------------------------------- server Deployment
+
+_IMAGE_VERSION = re.compile(r":v?(\d+\.\d+\.\d+)(?:[-+][0-9A-Za-z.-]+)?$")
+
+
+def version_from_image(image: t.Any) -> str | None:
+    """``velero/velero:v1.16.2`` (optionally ``@sha256:...``) -> ``1.16.2``; None when the tag is no version."""
+    if not isinstance(image, str):
+        return None
+    reference = image.split("@", 1)[0]
+    match = _IMAGE_VERSION.search(reference)
+    return match.group(1) if match else None
+
+
+def server_container(deployment: t.Mapping[str, t.Any]) -> dict[str, t.Any] | None:
+    containers = _get(deployment, "spec", "template", "spec", "containers", default=[]) or []
+    for container in containers:
+        if container.get("name") == "velero":
+            return container
+    for container in containers:
+        if "server" in (container.get("args") or [])[:1] or "server" in (container.get("command") or [])[1:2]:
+            return container
+    return None
+
+
+def is_velero_server(deployment: t.Mapping[str, t.Any]) -> bool:
+    container = server_container(deployment)
+    if container is None:
+        return False
+    words = list(container.get("command") or []) + list(container.get("args") or [])
+    return "server" in words and ("velero" in str(container.get("image", "")) or any("velero" in w for w in words[:1]))
+
+
+def find_server_deployment(deployments: t.Iterable[t.Mapping[str, t.Any]]) -> tuple[dict[str, t.Any] | None, bool]:
+    """The Velero server Deployment and whether it carries the name Velero's Job builder needs."""
+    candidates = [dict(d) for d in deployments if is_velero_server(d)]
+    for deployment in candidates:
+        if _get(deployment, "metadata", "name") == SERVER_DEPLOYMENT_NAME:
+            return deployment, True
+    for deployment in deployments:
+        if _get(deployment, "metadata", "name") == SERVER_DEPLOYMENT_NAME:
+            return dict(deployment), True
+    return (candidates[0], False) if candidates else (None, False)
+
+
+def server_args(deployment: t.Mapping[str, t.Any]) -> dict[str, str]:
+    """``--flag=value`` / ``--flag value`` arguments of the server container (last occurrence wins)."""
+    container = server_container(deployment) or {}
+    words = [str(w) for w in list(container.get("command") or []) + list(container.get("args") or [])]
+    flags: dict[str, str] = {}
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word.startswith("--"):
+            if "=" in word:
+                name, value = word.split("=", 1)
+                flags[name] = value
+            elif index + 1 < len(words) and not words[index + 1].startswith("--"):
+                flags[word] = words[index + 1]
+                index += 1
+            else:
+                flags[word] = "true"
+        index += 1
+    return flags
+
+
+def flag_resources(flags: t.Mapping[str, str]) -> dict[str, str]:
+    """Maintenance Job resources from 1.14-1.16 server flags (default "0" = unbounded)."""
+    return {field: flags.get(flag, "0") or "0" for field, flag in FLAG_FOR_FIELD.items()}
+
+
+def deployment_name_problem(deployment_name: str, release: VeleroRelease) -> str:
+    return (
+        f"the Velero server Deployment is named '{deployment_name}', but Velero {release.text} builds maintenance Jobs "
+        f"from the Deployment named exactly '{SERVER_DEPLOYMENT_NAME}' (hard-coded 1.14-1.18, issue #7987), so every "
+        f"maintenance Job fails to start. Helm chart 10.x and older name the Deployment after the release "
+        f"('<release>-velero' unless the release name contains 'velero'): install with release name 'velero' or set "
+        f"fullnameOverride: velero, or upgrade to chart 11.0.0+, which always names it 'velero'.")
+
+
+def in_server_explanation(release: VeleroRelease, peak_memory: str | None) -> str:
+    size = (f" The sizing model predicts a maintenance peak of about {peak_memory}: give the velero Deployment at "
+            f"least that much memory on top of what the server itself needs.") if peak_memory else ""
+    return (
+        f"Velero {release.text} runs repository maintenance inside the velero server pod (no Job, no maintenance "
+        f"resources to set). Size the velero Deployment's memory instead (Helm 'resources.limits.memory'; "
+        f"'velero install --velero-pod-mem-limit').{size} Velero 1.14+ moves maintenance into a Job that this module "
+        f"can size, trigger and recover.")
+
+
+# --------------------------------------------------------------------------------------------- maintenance ConfigMap
+
+def parse_config_entry(configmap: t.Mapping[str, t.Any] | None, key: str) -> dict[str, t.Any] | None:
+    """The JSON object stored under ``key``; None when absent. Invalid JSON raises ValueError."""
+    data = (configmap or {}).get("data") or {}
+    if key not in data:
+        return None
+    try:
+        value = json.loads(data[key])
+    except (TypeError, ValueError):
+        raise ValueError(f"ConfigMap key {key}: expected a JSON object as Velero reads it, got {_describe(data[key])}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"ConfigMap key {key}: expected a JSON object, got {_describe(value)}")
+    return value
+
+
+def current_pod_resources(configmap: t.Mapping[str, t.Any] | None, key: str) -> tuple[dict[str, str] | None, str | None]:
+    """podResources Velero would use for a repository: its own key, else ``global`` (getJobConfig)."""
+    for source in (key, GLOBAL_CONFIG_KEY):
+        entry = parse_config_entry(configmap, source)
+        if entry and isinstance(entry.get("podResources"), dict):
+            return {k: str(v) for k, v in entry["podResources"].items() if v is not None}, source
+    return None, None
+
+
+def is_helm_managed(obj: t.Mapping[str, t.Any] | None) -> bool:
+    labels = _get(obj, "metadata", "labels", default={}) or {}
+    annotations = _get(obj, "metadata", "annotations", default={}) or {}
+    return labels.get("app.kubernetes.io/managed-by") == "Helm" or "meta.helm.sh/release-name" in annotations
+
+
+def config_entry_update(configmap: t.Mapping[str, t.Any] | None, key: str,
+                        resources: t.Mapping[str, str]) -> tuple[dict[str, t.Any] | None, dict[str, t.Any]]:
+    """Old and new JSON object for ``key`` with ``podResources`` replaced, other fields kept."""
+    before = parse_config_entry(configmap, key)
+    after = dict(before or {})
+    after["podResources"] = dict(resources)
+    return before, after
+
+
+def encode_entry(entry: t.Mapping[str, t.Any]) -> str:
+    return json.dumps(entry, indent=2, sort_keys=True)
+
+
+# --------------------------------------------------------------------------------------------- repositories
+
+def repository_view(repository: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """What the report lists for every BackupRepository."""
+    spec = repository.get("spec") or {}
+    status = repository.get("status") or {}
+    recent = status.get("recentMaintenance") or []
+    return {
+        "name": _get(repository, "metadata", "name"),
+        "volume_namespace": spec.get("volumeNamespace"),
+        "backup_storage_location": spec.get("backupStorageLocation"),
+        "repository_type": spec.get("repositoryType"),
+        "maintenance_frequency": spec.get("maintenanceFrequency"),
+        "phase": status.get("phase"),
+        "last_maintenance_time": status.get("lastMaintenanceTime"),
+        "recent_maintenance": [dict(entry) for entry in recent],
+        "message": status.get("message") or "",
+    }
+
+
+def select_repositories(repositories: t.Sequence[t.Mapping[str, t.Any]], names: t.Sequence[str],
+                        namespaces: t.Sequence[str]) -> tuple[list[dict[str, t.Any]], list[str]]:
+    """Repositories matching any given name or volume namespace (all when neither is given), sorted by
+    name; plus the requested names that do not exist."""
+    known = {_get(r, "metadata", "name"): dict(r) for r in repositories}
+    if not names and not namespaces:
+        return [known[name] for name in sorted(known)], []
+    chosen = {name for name in names if name in known}
+    chosen.update(name for name, repo in known.items() if _get(repo, "spec", "volumeNamespace") in namespaces)
+    return [known[name] for name in sorted(chosen)], [name for name in names if name not in known]
+
+
+def bsl_problem(bsl: t.Mapping[str, t.Any] | None, name: str) -> str | None:
+    """Why maintenance cannot run against this BackupStorageLocation, or None."""
+    if bsl is None:
+        return f"BackupStorageLocation '{name}' does not exist"
+    if _get(bsl, "spec", "accessMode") == "ReadOnly":
+        return (f"BackupStorageLocation '{name}' is ReadOnly; Velero skips maintenance of its repositories "
+                f"(1.16+, issue #8238) and maintenance must not write to it")
+    phase = _get(bsl, "status", "phase")
+    if phase != "Available":
+        return f"BackupStorageLocation '{name}' is {phase or 'not validated yet'}, not Available"
+    return None
+
+
+def repository_phase_problem(repository: t.Mapping[str, t.Any]) -> str | None:
+    phase = _get(repository, "status", "phase")
+    if phase != "Ready":
+        message = _get(repository, "status", "message", default="")
+        return f"BackupRepository phase is {phase or 'New'}, not Ready" + (f": {message}" if message else "")
+    return None
+
+
+def _namespace_covered(namespace: str, included: t.Any, excluded: t.Any) -> bool:
+    included = [str(p) for p in (included or [])]
+    excluded = [str(p) for p in (excluded or [])]
+    if included and not any(p == "*" or fnmatch.fnmatchcase(namespace, p) for p in included):
+        return False
+    return not any(fnmatch.fnmatchcase(namespace, p) for p in excluded)
+
+
+def _backup_touches(backup: t.Mapping[str, t.Any] | None, namespace: str, bsl: str) -> bool:
+    if backup is None:
+        return True  # unknown backup: assume it may use the repository
+    location = _get(backup, "spec", "storageLocation")
+    if location and location != bsl:
+        return False
+    return _namespace_covered(namespace, _get(backup, "spec", "includedNamespaces"),
+                              _get(backup, "spec", "excludedNamespaces"))
+
+
+def busy_operations(repository: t.Mapping[str, t.Any], backups: t.Sequence[t.Mapping[str, t.Any]],
+                    restores: t.Sequence[t.Mapping[str, t.Any]],
+                    deletions: t.Sequence[t.Mapping[str, t.Any]]) -> list[str]:
+    """Backups, restores and backup deletions in progress that may use this repository.
+
+    Conservative: a backup without a storage location (the default one) or an operation whose backup
+    cannot be found counts as using it.
+    """
+    namespace = _get(repository, "spec", "volumeNamespace", default="")
+    bsl = _get(repository, "spec", "backupStorageLocation", default="")
+    by_name = {_get(b, "metadata", "name"): b for b in backups}
+    busy = []
+    for backup in backups:
+        phase = _get(backup, "status", "phase")
+        if phase in _ACTIVE_PHASES and _backup_touches(backup, namespace, bsl):
+            busy.append(f"Backup {_get(backup, 'metadata', 'name')} ({phase})")
+    for restore in restores:
+        phase = _get(restore, "status", "phase")
+        if phase not in _ACTIVE_PHASES:
+            continue
+        source = by_name.get(_get(restore, "spec", "backupName"))
+        if _backup_touches(source, namespace, bsl) and _namespace_covered(
+                namespace, _get(restore, "spec", "includedNamespaces"), _get(restore, "spec", "excludedNamespaces")):
+            busy.append(f"Restore {_get(restore, 'metadata', 'name')} ({phase})")
+    for deletion in deletions:
+        phase = _get(deletion, "status", "phase") or "New"
+        if phase == _DELETION_DONE_PHASE:
+            continue
+        if _backup_touches(by_name.get(_get(deletion, "spec", "backupName")), namespace, bsl):
+            busy.append(f"DeleteBackupRequest {_get(deletion, 'metadata', 'name')} for backup "
+                        f"{_get(deletion, 'spec', 'backupName')} ({phase})")
+    return busy
+
+
+def is_due(repository: t.Mapping[str, t.Any], now: float) -> bool:
+    """Velero's dueForMaintenance: no lastMaintenanceTime, or lastMaintenanceTime + frequency < now."""
+    last = _epoch(_get(repository, "status", "lastMaintenanceTime"))
+    if last is None:
+        return True
+    try:
+        frequency = parse_duration(_get(repository, "spec", "maintenanceFrequency", default=""), "maintenanceFrequency")
+    except ValueError:
+        frequency = 0.0
+    return last + frequency < now
+
+
+def trigger_patch(repository: t.Mapping[str, t.Any], method: str) -> dict[str, t.Any] | None:
+    """Merge patch that makes the repository due now; None when nothing needs to change.
+
+    ``resourceVersion`` is part of the patch so a concurrent writer (Velero's controller) turns it into a
+    409 instead of being overwritten; the caller re-reads and recomputes.
+    """
+    version = _get(repository, "metadata", "resourceVersion")
+    if method == "frequency":
+        if _get(repository, "spec", "maintenanceFrequency") == TRIGGER_FREQUENCY:
+            return None
+        patch: dict[str, t.Any] = {"spec": {"maintenanceFrequency": TRIGGER_FREQUENCY}}
+    elif method == "last_maintenance_time":
+        if _get(repository, "status", "lastMaintenanceTime") is None:
+            return None
+        patch = {"status": {"lastMaintenanceTime": None}}
+    else:
+        raise ValueError(f"trigger: expected one of {', '.join(TRIGGER_METHODS)}, got {_describe(method)}")
+    if version:
+        patch["metadata"] = {"resourceVersion": version}
+    return patch
+
+
+def restore_patch(repository: t.Mapping[str, t.Any], method: str, original: t.Any) -> dict[str, t.Any] | None:
+    """Merge patch that undoes ``trigger_patch`` if the trigger value is still in place (else None)."""
+    version = _get(repository, "metadata", "resourceVersion")
+    if method == "frequency":
+        if _get(repository, "spec", "maintenanceFrequency") != TRIGGER_FREQUENCY or original == TRIGGER_FREQUENCY:
+            return None  # someone changed it since, or it was already that short
+        patch: dict[str, t.Any] = {"spec": {"maintenanceFrequency": original}}
+    else:
+        # Velero writes lastMaintenanceTime on success; only a still-empty value is ours to put back.
+        if _get(repository, "status", "lastMaintenanceTime") is not None or original is None:
+            return None
+        patch = {"status": {"lastMaintenanceTime": original}}
+    if version:
+        patch["metadata"] = {"resourceVersion": version}
+    return patch
+
+
+def status_fingerprint(repository: t.Mapping[str, t.Any]) -> tuple[t.Any, ...]:
+    """What changes when Velero's controller records a maintenance result."""
+    status = repository.get("status") or {}
+    recent = status.get("recentMaintenance") or []
+    return (status.get("lastMaintenanceTime"), json.dumps(recent[-1], sort_keys=True) if recent else None,
+            len(recent), status.get("message") or "")
+
+
+def latest_recent_maintenance(repository: t.Mapping[str, t.Any]) -> dict[str, t.Any] | None:
+    recent = _get(repository, "status", "recentMaintenance", default=[]) or []
+    return dict(recent[-1]) if recent else None
+
+
+# --------------------------------------------------------------------------------------------- Jobs and pods
+
+@dataclasses.dataclass
+class JobState:
+    """Where one maintenance Job stands, from the Job and its pod."""
+
+    phase: str  # pending | running | succeeded | failed | oom_killed
+    job_name: str
+    pod_name: str | None = None
+    reason: str | None = None
+    exit_code: int | None = None
+    termination_message: str | None = None
+    started: str | None = None
+    completed: str | None = None
+    memory_limit: str = "0"
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in ("succeeded", "failed", "oom_killed")
+
+
+def job_memory_limit(job: t.Mapping[str, t.Any]) -> str:
+    containers = _get(job, "spec", "template", "spec", "containers", default=[]) or []
+    for container in containers[:1]:
+        return str(_get(container, "resources", "limits", "memory", default="0"))
+    return "0"
+
+
+def _terminated_states(pod: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
+    states = []
+    for status in _get(pod, "status", "containerStatuses", default=[]) or []:
+        for key in ("state", "lastState"):
+            terminated = _get(status, key, "terminated")
+            if isinstance(terminated, dict):
+                states.append(terminated)
+    return states
+
+
+def _condition_true(job: t.Mapping[str, t.Any], kind: str) -> bool:
+    return any(c.get("type") == kind and str(c.get("status")) == "True"
+               for c in _get(job, "status", "conditions", default=[]) or [])
+
+
+def classify_job(job: t.Mapping[str, t.Any], pods: t.Sequence[t.Mapping[str, t.Any]]) -> JobState:
+    """Job status plus the pod's container termination reason (OOMKilled is only on the pod)."""
+    state = JobState(phase="pending", job_name=str(_get(job, "metadata", "name", default="")),
+                     started=_get(job, "status", "startTime") or _get(job, "metadata", "creationTimestamp"),
+                     completed=_get(job, "status", "completionTime"), memory_limit=job_memory_limit(job))
+    oom = None
+    for pod in pods:
+        state.pod_name = _get(pod, "metadata", "name")
+        for terminated in _terminated_states(pod):
+            state.reason = terminated.get("reason") or state.reason
+            state.exit_code = terminated.get("exitCode", state.exit_code)
+            state.termination_message = terminated.get("message") or state.termination_message
+            state.completed = state.completed or terminated.get("finishedAt")
+            if terminated.get("reason") == "OOMKilled":
+                oom = terminated
+        if _get(pod, "status", "phase") == "Running" and state.phase == "pending":
+            state.phase = "running"
+    succeeded = int(_get(job, "status", "succeeded", default=0) or 0) > 0 or _condition_true(job, "Complete")
+    failed = int(_get(job, "status", "failed", default=0) or 0) > 0 or _condition_true(job, "Failed")
+    if oom is not None:
+        # backoffLimit is 0: an OOMKilled container fails the Job even before the Job status says so.
+        state.phase, state.reason = "oom_killed", "OOMKilled"
+    elif succeeded:
+        state.phase = "succeeded"
+    elif failed:
+        state.phase = "failed"
+        if not state.reason:
+            for condition in _get(job, "status", "conditions", default=[]) or []:
+                if condition.get("type") == "Failed":
+                    state.reason = condition.get("reason")
+    elif int(_get(job, "status", "active", default=0) or 0) > 0 and state.phase == "pending":
+        state.phase = "running"
+    return state
+
+
+def job_duration(state: JobState, fallback: float | None) -> float | None:
+    start, end = _epoch(state.started), _epoch(state.completed)
+    if start is not None and end is not None and end >= start:
+        return round(end - start, 3)
+    return None if fallback is None else round(fallback, 3)
+
+
+def is_job_active(job: t.Mapping[str, t.Any]) -> bool:
+    return not (int(_get(job, "status", "succeeded", default=0) or 0) > 0
+                or int(_get(job, "status", "failed", default=0) or 0) > 0
+                or _condition_true(job, "Complete") or _condition_true(job, "Failed"))
+
+
+# --------------------------------------------------------------------------------------------- logs
+
+_INDEX_BLOBS = re.compile(r"Found too many index blobs \((\d+)\)")
+_KOPIA_MODE = re.compile(r"Running (full|quick) maintenance")
+_MMAP_FALLBACK = "unable to create memory-mapped segment"
+
+
+@dataclasses.dataclass(frozen=True)
+class LogFindings:
+    index_blobs: int | None = None
+    kopia_mode: str | None = None  # "full" | "quick" | None (not logged)
+    mmap_fallback: bool = False
+    error: str | None = None
+
+
+def parse_maintenance_log(text: t.Any) -> LogFindings:
+    """What the Job log says: kopia's index-blob warning (largest count), the maintenance mode kopia
+    chose, the bigmap mmap fallback (GC sets on the heap), and Velero's error indicator line."""
+    if not isinstance(text, str) or not text:
+        return LogFindings()
+    counts = [int(match.group(1)) for match in _INDEX_BLOBS.finditer(text)]
+    modes = [match.group(1) for match in _KOPIA_MODE.finditer(text)]
+    error = None
+    for line in text.splitlines():
+        if TERMINATION_LOG_INDICATOR in line:
+            error = line.split(TERMINATION_LOG_INDICATOR, 1)[1].strip().strip('"') or error
+    mode = "full" if "full" in modes else (modes[-1] if modes else None)
+    return LogFindings(index_blobs=max(counts) if counts else None, kopia_mode=mode,
+                       mmap_fallback=_MMAP_FALLBACK in text, error=error)
+
+
+def termination_error(message: t.Any) -> str | None:
+    """Text after Velero's "Repo maintenance error: " indicator in a termination message (1.16+)."""
+    if not isinstance(message, str) or TERMINATION_LOG_INDICATOR not in message:
+        return None
+    return message.split(TERMINATION_LOG_INDICATOR, 1)[1].strip() or None
+
+
+# --------------------------------------------------------------------------------------------- outcome and advice
+
+def final_outcome(attempt_outcomes: t.Sequence[str]) -> str:
+    """Repository outcome from its attempts: the last attempt decides; OOMKilled last = cap reached."""
+    if not attempt_outcomes:
+        return "skipped"
+    last = attempt_outcomes[-1]
+    if last not in ATTEMPT_OUTCOMES:
+        raise ValueError(f"attempt outcome: expected one of {', '.join(ATTEMPT_OUTCOMES)}, got {_describe(last)}")
+    return {"oom_killed": "oom_cap_reached"}.get(last, last)
+
+
+def maintenance_advice(release: VeleroRelease, *, outcome: str, index_blobs: int | None, kopia_mode: str | None,
+                       mmap_fallback: bool, repository_config: t.Mapping[str, t.Any] | None) -> list[str]:
+    """Advice on kopia's full cycle (fullMaintenanceInterval) and on what the run showed."""
+    advice = []
+    interval = (repository_config or {}).get("fullMaintenanceInterval")
+    if index_blobs is not None and index_blobs > INDEX_BLOB_WARNING_THRESHOLD:
+        advice.append(
+            f"kopia reported {index_blobs} index blobs (warning threshold {INDEX_BLOB_WARNING_THRESHOLD}): index "
+            f"compaction has fallen behind, usually because earlier maintenance runs were OOMKilled. Every index blob "
+            f"is loaded when the repository opens, so memory needs grow with the backlog; keep the memory limit that "
+            f"succeeded and run maintenance again until the warning disappears.")
+    if mmap_fallback:
+        advice.append(
+            "kopia logged 'unable to create memory-mapped segment': its garbage-collection sets live on the Go heap "
+            "(kopia bug #2415, fixed in kopia 0.20 = Velero 1.17+), so full cycles need noticeably more memory.")
+    if kopia_mode == "quick":
+        advice.append(
+            "This run was a quick cycle (kopia auto mode); the memory-heavy full cycle (snapshot GC) runs when 24h "
+            "have passed since the last full one, so the peak may still come in a later hourly run.")
+    if not release.full_maintenance_interval:
+        advice.append(
+            f"fullMaintenanceInterval is not available on Velero {release.text} (1.16+): kopia keeps its default full "
+            f"cycle of {KOPIA_FULL_CYCLE_HOURS}h.")
+    elif index_blobs is not None and index_blobs > INDEX_BLOB_WARNING_THRESHOLD and interval not in ("fastGC", "eagerGC"):
+        advice.append(
+            "Consider fullMaintenanceInterval: fastGC (12h) so each full cycle has less to collect: for existing "
+            "repositories set spec.repositoryConfig.fullMaintenanceInterval on the BackupRepository, for new ones put "
+            "{\"fullMaintenanceInterval\": \"fastGC\"} under the 'kopia' key of the backup-repository ConfigMap "
+            "(--backup-repository-configmap). Shorter intervals mean more frequent GC peaks and, per the Velero docs, "
+            "may weaken data safety; kopia applies the interval when it initializes its maintenance parameters, so "
+            "check the next runs' logs for the effect.")
+    else:
+        advice.append(
+            f"fullMaintenanceInterval: {interval or 'normalGC (default, 24h)'} is fine; change it only if index "
+            f"blobs pile up (> {INDEX_BLOB_WARNING_THRESHOLD}) or full cycles run out of memory.")
+    if outcome == "oom_cap_reached":
+        advice.append(
+            "Maintenance ran out of memory at the highest limit allowed: raise memory_cap (the sizing module's "
+            "predicted maintenance_peak_memory is a starting point), check the node has that much allocatable memory, "
+            "and reduce what maintenance must load (fewer retained backups, fewer index blobs after an upgrade to "
+            "Velero 1.15+ where kopia compaction needs about half the memory).")
+    return advice
+
+
+def summary_lines(results: t.Sequence[t.Mapping[str, t.Any]]) -> list[str]:
+    """One readable line per repository for the role's summary."""
+    lines = []
+    for item in results:
+        attempts = ", ".join(f"{a.get('memory_limit')}: {a.get('outcome')}" for a in item.get("attempts") or [])
+        blobs = item.get("index_blobs")
+        parts = [f"{item.get('name')}: {item.get('outcome')}"]
+        if attempts:
+            parts.append(f"attempts [{attempts}]")
+        if blobs is not None:
+            parts.append(f"index blobs {blobs}")
+        if item.get("duration_seconds") is not None:
+            parts.append(f"{item['duration_seconds']:.1f}s")
+        lines.append("; ".join(parts) + (f" - {item['message']}" if item.get("message") else ""))
+    return lines
