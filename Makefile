@@ -69,8 +69,10 @@ integration: setup
 molecule: setup
 	cd extensions && molecule test --all
 
+# Not part of `make test`: minutes of wall time; results go to benchmarks/RESULTS.md.
 bench: setup
-	python benchmarks/run.py
+	python benchmarks/cluster_facts_scale.py --write-results
+	python benchmarks/tune_fleet.py
 
 clean:
 	rm -rf $(BUILD) out
