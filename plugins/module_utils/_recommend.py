@@ -260,7 +260,14 @@ def _repositories(inp: SizingInputs, shape: api.ClusterShape, notes: _Notes) -> 
                      f"{format_size(total_bytes)}; no per-repository split.")
     largest_files = data["largest_repository_files"]
     if largest_files is None:
-        if files is not None:
+        if files is not None and data["largest_repository_bytes"] is not None and total_bytes > 0:
+            # Files in proportion to bytes: "all files in the largest repository" would size a 2Ti repository
+            # of an 18Ti fleet for every file of the fleet (tens of Gi nobody would schedule).
+            largest_files = min(total_files, math.ceil(total_files * largest_bytes / total_bytes))
+            notes.assume(f"data.largest_repository_files unknown: {largest_files} files, the largest repository's "
+                         f"share of data.files in proportion to its bytes ({format_size(largest_bytes)} of "
+                         f"{format_size(total_bytes)}).")
+        elif files is not None:
             largest_files = total_files
             notes.assume(f"data.largest_repository_files unknown: the largest repository is assumed to hold all "
                          f"{total_files} files.")
@@ -291,8 +298,6 @@ def _repositories(inp: SizingInputs, shape: api.ClusterShape, notes: _Notes) -> 
         rest_bytes = total_bytes - largest_bytes
         if files is None:
             rest_files = km.files_for(rest_bytes, None)
-        elif data["largest_repository_files"] is None:
-            rest_files = total_files  # how the files split is unknown: any repository may hold them all
         else:
             rest_files = total_files - largest_files
         typical = repo(min(largest_bytes, rest_bytes), min(largest_files, rest_files))
@@ -383,7 +388,14 @@ def _maintenance(inp: SizingInputs, repos: _Repos, cache_limit_mb: int,
     largest = _pod_size(rel, repos.largest, cap, cache_limit_mb)
     global_size, global_shape, what = largest, repos.largest, "largest repository"
     overrides: dict[str, t.Any] = {}
-    if repos.typical is not None:
+    if repos.typical is not None and not rel.maintenance_configmap:
+        notes.explain("maintenance.repositories",
+                      f"empty: Velero {rel.text} applies one maintenance size to every repository (per-repository "
+                      f"entries need the maintenance ConfigMap of 1.15+), so the global entry is sized for the largest.")
+        if repos.key is not None:
+            notes.warn(f"Velero {rel.text} cannot size maintenance per repository: every maintenance Job gets the "
+                       f"resources of the largest repository {repos.key}. Velero 1.15+ can give it its own entry.")
+    elif repos.typical is not None:
         typical = _pod_size(rel, repos.typical, cap, cache_limit_mb)
         dominates = largest.estimate.peak_bytes > DOMINANCE_FACTOR * typical.estimate.peak_bytes
         if dominates and repos.key is not None:

@@ -80,9 +80,11 @@ def test_report_with_the_real_sizing_model_for_the_field_report_case():
     assert "Velero 1.14.0 on Helm chart 7.1.1" in report
     rows = {row[0]: row for row in table_rows(report, "Tuned values")}
     assert rows["maintenance.pod_resources"][4].startswith("configuration.extraArgs: --maintenance-job-")
-    # Velero 1.14 cannot size per repository: the global Job size is raised to the 700 GB repository's.
-    big = rec["maintenance"]["repositories"]["analytics-default-kopia"]["pod_resources"]
+    # Velero 1.14 cannot size per repository: the global Job size is the 700 GB repository's.
+    assert rec["maintenance"]["repositories"] == {}
+    big = rec["maintenance"]["pod_resources"]
     assert f"--maintenance-job-mem-limit={big['memoryLimit']}" in rendered["values"]["configuration"]["extraArgs"]
+    assert "analytics-default-kopia" in "\n".join(rec["warnings"])
     assert "plugins stay at client-go's 5/10" in report.lower()
 
 

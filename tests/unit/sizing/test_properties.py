@@ -56,6 +56,12 @@ def test_more_never_lowers_a_recommendation(inputs: dict[str, t.Any], field: tup
         inputs[section][key] = before_value
     grown = copy.deepcopy(inputs)
     grown[section][key] = min(upper, max(before_value + step, int(before_value * factor)))
+    largest_bytes = _current(inputs, "data", "largest_repository_bytes")
+    if key == "volume_bytes" and largest_bytes is not None and before_value:
+        # More bytes everywhere: the largest repository grows with the fleet. Holding it fixed while the
+        # total grows moves data elsewhere, which may lower its share of data.files (docs/sizing-model.md).
+        grown["data"]["largest_repository_bytes"] = min(grown["data"]["volume_bytes"],
+                                                        largest_bytes * grown["data"]["volume_bytes"] // before_value)
     largest_key = inputs["data"].get("largest_repository_key")
     before = recommended_numbers(recommend(inputs), largest_key)
     after = recommended_numbers(recommend(grown), largest_key)

@@ -233,6 +233,31 @@ def test_dominant_largest_without_key_sizes_global_for_it() -> None:
     assert any("largest_repository_key is unknown" in w for w in rec["warnings"])
 
 
+@pytest.mark.parametrize("version", ["1.12.0", "1.13.2", "1.14.0", "1.14.1"])
+def test_no_per_repository_entry_before_the_1_15_configmap(version: str) -> None:
+    # Velero 1.12-1.14 apply one maintenance size to every repository: it must cover the largest.
+    rec = recommend(with_version(LARGE_CLUSTER, version))
+    assert rec["maintenance"]["repositories"] == {}
+    without_key = copy.deepcopy(with_version(LARGE_CLUSTER, version))
+    del without_key["data"]["largest_repository_key"]  # then the global entry is sized for the largest
+    assert rec["maintenance"]["pod_resources"] == recommend(without_key)["maintenance"]["pod_resources"]
+    assert "sized for the largest" in rec["explanations"]["maintenance.repositories"]
+    assert any("cannot size maintenance per repository" in w for w in rec["warnings"])
+
+
+def test_largest_repository_files_follow_its_share_of_bytes() -> None:
+    # 2Ti of an 18Ti fleet with 95M files: about 10.6M files, not all 95M.
+    inputs = copy.deepcopy(LARGE_CLUSTER)
+    inputs["data"] = {"volume_bytes": "18Ti", "files": 95_000_000, "repositories": 300,
+                      "largest_repository_bytes": "2Ti", "largest_repository_key": "ledger-default-kopia"}
+    explicit = copy.deepcopy(inputs)
+    explicit["data"]["largest_repository_files"] = -(-95_000_000 * 2 // 18)
+    rec = recommend(inputs)
+    assert rec["predicted"]["maintenance_peak_memory_bytes"] == (
+        recommend(explicit)["predicted"]["maintenance_peak_memory_bytes"])
+    assert any("in proportion to its bytes" in a for a in rec["assumptions"])
+
+
 def test_no_split_when_repositories_are_alike() -> None:
     inputs = copy.deepcopy(LARGE_CLUSTER)
     inputs["data"].update(volume_bytes="4Ti", files=10_000_000, repositories=2, largest_repository_bytes="2Ti",
