@@ -24,6 +24,7 @@ import re
 import time
 import typing as t
 
+from ._fields import string_list
 from ._quantity import parse_cpu_millicores, parse_duration, parse_memory
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -43,19 +44,6 @@ DEFAULT_PAGE_SIZE = 500
 _GLOB = re.compile(r"[*?\[]")
 
 
-def _strings(value: t.Any, field: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str) or not isinstance(value, (list, tuple)):
-        raise ValueError(f"{field}: expected a list of strings, got {type(value).__name__} {value!r}")
-    result = []
-    for index, item in enumerate(value):
-        if not isinstance(item, str) or not item.strip():
-            raise ValueError(f"{field}[{index}]: expected a non-empty string, got {item!r}")
-        result.append(item.strip())
-    return tuple(result)
-
-
 # --------------------------------------------------------------------------------------------
 # Backup scope
 # --------------------------------------------------------------------------------------------
@@ -73,12 +61,12 @@ class Scope:
     @classmethod
     def from_options(cls, include_namespaces: t.Any = None, exclude_namespaces: t.Any = None,
                      exclude_resources: t.Any = None, include_cluster_resources: t.Any = None) -> "Scope":
-        include = _strings(include_namespaces, "include_namespaces") or ("*",)
+        include = string_list(include_namespaces, "include_namespaces") or ("*",)
         if include_cluster_resources is not None and not isinstance(include_cluster_resources, bool):
             raise ValueError(f"include_cluster_resources: expected true, false or null (auto), "
                              f"got {include_cluster_resources!r}")
-        return cls(include, _strings(exclude_namespaces, "exclude_namespaces"),
-                   tuple(r.lower() for r in _strings(exclude_resources, "exclude_resources")),
+        return cls(include, string_list(exclude_namespaces, "exclude_namespaces"),
+                   tuple(r.lower() for r in string_list(exclude_resources, "exclude_resources")),
                    include_cluster_resources)
 
     @property

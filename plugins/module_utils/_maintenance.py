@@ -22,6 +22,7 @@ import math
 import re
 import typing as t
 
+from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import describe_value as _describe, string_list
 from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import (
     MEMORY_FORM,
     MiB,
@@ -94,11 +95,6 @@ KOPIA_AUTO_MODE = (
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-def _describe(value: t.Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
 
 def _get(obj: t.Any, *path: str, default: t.Any = None) -> t.Any:
     """Nested dict lookup that tolerates missing or null levels."""
@@ -177,20 +173,6 @@ def _positive_number(value: t.Any, field: str, maximum: float | None = None) -> 
     return number
 
 
-def _name_list(value: t.Any, field: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str) or not isinstance(value, (list, tuple)):
-        raise ValueError(f"{field}: expected a list of names, got {_describe(value)}")
-    names = []
-    for index, item in enumerate(value):
-        if not isinstance(item, str) or not item.strip():
-            raise ValueError(f"{field}[{index}]: expected a non-empty name, got {_describe(item)}")
-        if item.strip() not in names:
-            names.append(item.strip())
-    return tuple(names)
-
-
 def _choice(value: t.Any, field: str, choices: tuple[str, ...], default: str) -> str:
     if value is None:
         return default
@@ -242,8 +224,8 @@ def parse_options(params: t.Mapping[str, t.Any]) -> Options:
         raise ValueError(f"velero_version: expected a version string such as 1.16.2, got {_describe(version)}")
     return Options(
         velero_namespace=namespace,
-        repositories=_name_list(params.get("repositories"), "repositories"),
-        volume_namespaces=_name_list(params.get("volume_namespaces"), "volume_namespaces"),
+        repositories=string_list(params.get("repositories"), "repositories", "name"),
+        volume_namespaces=string_list(params.get("volume_namespaces"), "volume_namespaces", "name"),
         pod_resources=resources,
         memory_cap=cap_bytes,
         memory_step=float(step),

@@ -13,6 +13,8 @@ import math
 import re
 import typing as t
 
+from ._fields import describe_value as _describe
+
 # Byte units accepted in user-facing size strings. Decimal units follow SI (kB = 1000),
 # binary units follow IEC (KiB = 1024); both the Kubernetes spelling (Gi) and the
 # storage-vendor spelling (GiB, GB) are accepted because users paste both.
@@ -38,11 +40,6 @@ DURATION_FORM = "a Go duration such as 30m, 1h or 168h0m0s"
 
 MiB = 2**20
 GiB = 2**30
-
-
-def _describe(value: t.Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def parse_size(value: t.Any, field: str, maximum: int | None = None) -> int:

@@ -19,6 +19,7 @@ import math
 import re
 import typing as t
 
+from ._fields import describe_value as _describe
 from ._quantity import MiB, format_size, parse_memory, parse_size
 from ._releases import SUPPORTED_RANGE, VeleroRelease, release
 
@@ -126,11 +127,6 @@ _FORMS = {
     "memory": "a whole number of bytes or a Kubernetes memory quantity such as 512Mi or 8Gi",
     "bool": "true or false",
 }
-
-
-def _describe(value: t.Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _number_text(value: float) -> str:
