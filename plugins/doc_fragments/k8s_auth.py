@@ -11,14 +11,22 @@ class ModuleDocFragment:
 options:
   kubeconfig:
     description:
-      - Path to a kubeconfig file, or the kubeconfig itself as a mapping.
-      - If no connection option is given, the in-cluster service account is tried first, then
-        E(KUBECONFIG) or C(~/.kube/config), as M(kubernetes.core.k8s_info) does.
+      - Path to a kubeconfig file (several paths separated by C(:) are merged), or the kubeconfig itself as a
+        mapping.
+      - "Which configuration is used, as in M(kubernetes.core.k8s_info): O(host) with O(api_key) (or O(client_cert)
+        and O(client_key)) needs no kubeconfig; otherwise O(kubeconfig) (or E(K8S_AUTH_KUBECONFIG)) when given; O(context)
+        alone selects a context of the default kubeconfig; with no connection option at all the in-cluster service
+        account is tried first, then the default kubeconfig."
+      - The default kubeconfig is E(KUBECONFIG) when set, else C(~/.kube/config). E(KUBECONFIG) is never treated as
+        an explicit option, so inside a pod the service account wins over it.
+      - A mapping's credentials (C(token), C(password), C(client-key-data) and the like) are hidden from the task
+        output and logs; its other values (names, namespaces, server URL) are not, so they do not mask the results.
       - Can also be set with the E(K8S_AUTH_KUBECONFIG) environment variable.
     type: raw
   context:
     description:
-      - Name of the kubeconfig context to use instead of the current context.
+      - Name of the kubeconfig context to use instead of the current context (of O(kubeconfig), else of the default
+        kubeconfig).
       - Can also be set with the E(K8S_AUTH_CONTEXT) environment variable.
     type: str
   host:

@@ -15,17 +15,22 @@ Sources for Velero behaviour (vmware-tanzu/velero, 1.12-1.18):
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
 import fnmatch
 import json
 import math
 import re
-import time
 import typing as t
 
 from ._fields import string_list
 from ._quantity import parse_cpu_millicores, parse_duration, parse_memory
+from ._velero_server import (
+    config_key,
+    container_runs,
+    parse_timestamp,
+    repository_config_key,
+    workload_containers,
+)
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from ._kube import APIResource
@@ -213,80 +218,14 @@ class NamespaceStats:
 
 
 # --------------------------------------------------------------------------------------------
-# Velero: Deployment, version, flags, ConfigMaps
+# Velero: node-agent, ConfigMaps (the server Deployment, image version and flags: _velero_server)
 # --------------------------------------------------------------------------------------------
-
-_TAG_VERSION = re.compile(r"^v?(\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?)$")
-
-
-def parse_image_version(image: t.Any) -> str | None:
-    """``velero/velero:v1.14.0`` (registry ports and digests allowed) -> ``1.14.0``; None without a version tag."""
-    if not isinstance(image, str) or not image:
-        return None
-    name = image.split("@", 1)[0].rsplit("/", 1)[-1]
-    if ":" not in name:
-        return None
-    match = _TAG_VERSION.match(name.rsplit(":", 1)[1])
-    return match.group(1) if match else None
-
-
-def parse_flags(args: t.Sequence[t.Any]) -> dict[str, str]:
-    """``--name=value`` and ``--name value`` flags of a container command line (last one wins)."""
-    flags: dict[str, str] = {}
-    items = [str(a) for a in args or []]
-    index = 0
-    while index < len(items):
-        arg = items[index]
-        if arg.startswith("--") and len(arg) > 2:
-            name, equals, value = arg[2:].partition("=")
-            if equals:
-                flags[name] = value
-            elif index + 1 < len(items) and not items[index + 1].startswith("-"):
-                flags[name] = items[index + 1]
-                index += 1
-            else:
-                flags[name] = "true"
-        index += 1
-    return flags
-
-
-def _containers(workload: t.Mapping[str, t.Any]) -> list[dict]:
-    spec = ((workload.get("spec") or {}).get("template") or {}).get("spec") or {}
-    return [c for c in spec.get("containers") or [] if isinstance(c, dict)]
-
-
-def _command_words(container: t.Mapping[str, t.Any]) -> list[str]:
-    return [str(w) for w in (container.get("command") or []) + (container.get("args") or [])]
-
-
-def _container_runs(container: t.Mapping[str, t.Any], subcommand: str) -> bool:
-    words = _command_words(container)
-    # velero install and the chart: command [/velero], args [server, ...] / [node-agent, server, ...]
-    positional = [w for w in words if not w.startswith("-") and not w.endswith("/velero") and w != "velero"]
-    return bool(positional) and positional[0] == subcommand
-
-
-def find_server_deployment(deployments: t.Sequence[t.Mapping[str, t.Any]]) -> tuple[dict, dict] | None:
-    """The Deployment running ``velero server`` (named ``velero`` by chart 11+ and ``velero install``,
-    ``<release>-velero``/fullname by charts <= 10) and its server container."""
-    candidates = []
-    for deployment in deployments:
-        for container in _containers(deployment):
-            if _container_runs(container, "server"):
-                candidates.append((deployment, container))
-                break
-    if not candidates:
-        return None
-    candidates.sort(key=lambda pair: (((pair[0].get("metadata") or {}).get("name")) != "velero",
-                                      (pair[0].get("metadata") or {}).get("name", "")))
-    deployment, container = candidates[0]
-    return dict(deployment), dict(container)
 
 
 def find_node_agent(daemonsets: t.Sequence[t.Mapping[str, t.Any]]) -> tuple[dict, dict] | None:
     for daemonset in daemonsets:
-        for container in _containers(daemonset):
-            if _container_runs(container, "node-agent") or _container_runs(container, "restic"):
+        for container in workload_containers(daemonset):
+            if container_runs(container, "node-agent") or container_runs(container, "restic"):
                 return dict(daemonset), dict(container)
     return None
 
@@ -459,31 +398,6 @@ def current_settings(*, release: t.Any, server_flags: t.Mapping[str, str],
 # --------------------------------------------------------------------------------------------
 
 
-def parse_timestamp(value: t.Any) -> float | None:
-    """RFC 3339 (``2024-01-01T00:00:00Z``, fractions and offsets allowed) -> epoch seconds."""
-    if not isinstance(value, str):
-        return None
-    match = re.match(r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|z|[+-]\d{2}:\d{2})?$", value.strip())
-    if not match:
-        return None
-    try:
-        base = calendar.timegm(time.strptime(f"{match.group(1)}T{match.group(2)}", "%Y-%m-%dT%H:%M:%S"))
-    except ValueError:
-        return None
-    fraction = float(match.group(3)) if match.group(3) else 0.0
-    offset = 0
-    zone = match.group(4)
-    if zone and zone not in ("Z", "z"):
-        sign = 1 if zone[0] == "+" else -1
-        offset = sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
-    return base + fraction - offset
-
-
-def repository_key(volume_namespace: str, bsl: str, repository_type: str) -> str:
-    """The maintenance ConfigMap key of a repository (pkg/repository/maintenance getJobConfig)."""
-    return f"{volume_namespace}-{bsl}-{repository_type or 'kopia'}"
-
-
 def summarize_repository(repo: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     spec = repo.get("spec") or {}
     status = repo.get("status") or {}
@@ -492,11 +406,10 @@ def summarize_repository(repo: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     last_failure = max(failures, key=lambda e: str(e.get("startTimestamp") or ""), default=None)
     return {
         "name": (repo.get("metadata") or {}).get("name"),
-        "key": repository_key(str(spec.get("volumeNamespace", "")), str(spec.get("backupStorageLocation", "")),
-                              str(spec.get("repositoryType", "") or "kopia")),
+        "key": repository_config_key(repo),
         "volume_namespace": spec.get("volumeNamespace"),
         "backup_storage_location": spec.get("backupStorageLocation"),
-        "repository_type": spec.get("repositoryType") or "kopia",
+        "repository_type": spec.get("repositoryType"),
         "maintenance_frequency": spec.get("maintenanceFrequency"),
         "phase": status.get("phase"),
         "message": status.get("message") or None,
@@ -606,7 +519,7 @@ class ProtectedData:
         labels = (du.get("metadata") or {}).get("labels") or {}
         self._add("DataUpload", namespace, str(spec.get("sourcePVC", "")),
                   str(status.get("completionTimestamp") or ""), (status.get("progress") or {}).get("totalBytes"),
-                  repository_key(namespace, bsl, "kopia"), labels.get("velero.io/backup-name"))
+                  config_key(namespace, bsl, "kopia"), labels.get("velero.io/backup-name"))
 
     def add_pod_volume_backup(self, pvb: t.Mapping[str, t.Any]) -> None:
         status = pvb.get("status") or {}
@@ -621,7 +534,7 @@ class ProtectedData:
         volume = f"{pod.get('name', '')}/{spec.get('volume', '')}"
         self._add("PodVolumeBackup", namespace, volume, str(status.get("completionTimestamp") or ""),
                   (status.get("progress") or {}).get("totalBytes"),
-                  repository_key(namespace, bsl, str(spec.get("uploaderType") or "kopia")),
+                  config_key(namespace, bsl, str(spec.get("uploaderType") or "kopia")),
                   labels.get("velero.io/backup-name"))
 
     @property

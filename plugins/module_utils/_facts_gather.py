@@ -24,6 +24,9 @@ import typing as t
 
 from . import _cluster_facts as facts
 from ._kube import APIResource, KubeAPIError, KubeClient, KubeForbidden, KubeUnauthorized, KubeUnavailable
+from ._releases import VeleroRelease
+from ._releases import release as lookup_release
+from ._velero_server import ServerDeployment, command_words, config_key, find_server_deployment, parse_flags
 
 PODS = ("", "pods")
 PVCS = ("", "persistentvolumeclaims")
@@ -39,6 +42,13 @@ class FactsRequest:
     velero_version: str | None = None  # overrides the version read from the server image
     policy: dict | None = None
     now: float | None = None
+
+    def __post_init__(self) -> None:
+        # A bad option value is the user's to fix: fail before any request (an unrecognised image tag
+        # in the cluster, by contrast, only makes the facts partial).
+        self.release: VeleroRelease | None = None
+        if self.velero_version not in (None, ""):
+            self.release = lookup_release(self.velero_version, "velero_version")
 
 
 class _Errors:
@@ -226,43 +236,45 @@ class Gatherer:
                                     "deployment": None, "settings": {}, "backup_storage_locations": [],
                                     "repositories": [], "backups": None, "node_agent": None, "warnings": []}
         deployments = _find(self.resources, "apps", "deployments")
-        server = None
+        server: ServerDeployment | None = None
         if deployments is not None:
             try:
-                server = facts.find_server_deployment(list(self._list(deployments, namespace)))
+                server = find_server_deployment(self._list(deployments, namespace))
             except KubeAPIError as exc:
                 self.errors.record(f"list deployments in namespace {namespace}", exc)
         server_flags: dict[str, str] = {}
         server_container = None
-        version_text = self.request.velero_version
+        release = self.request.release  # an explicit velero_version, validated by the module
+        version_text = release.text if release is not None else None
         if server is not None:
-            deployment, server_container = server
-            name = (deployment.get("metadata") or {}).get("name")
-            server_flags = facts.parse_flags(server_container.get("args") or [])
-            image = server_container.get("image")
-            result.update(installed=True, image=image)
-            result["deployment"] = {"name": name, "named_velero": name == "velero",
-                                    "replicas": (deployment.get("spec") or {}).get("replicas"),
+            server_container = server.container
+            server_flags = server.flags
+            result.update(installed=True, image=server.image)
+            result["deployment"] = {"name": server.name, "named_velero": server.named_velero,
+                                    "replicas": (server.deployment.get("spec") or {}).get("replicas"),
                                     "container": server_container.get("name"),
                                     "resources": facts._resources(server_container)}
-            version_text = version_text or facts.parse_image_version(image)
-            if version_text is None:
-                result["warnings"].append(f"the Velero version cannot be read from the image {image!r}; "
-                                          "set velero_version to compute drift")
+            if release is None:
+                version_text = server.version
+                problem = None
+                if version_text is None:
+                    problem = f"the Velero version cannot be read from the image {server.image!r}"
+                else:
+                    try:
+                        release = lookup_release(version_text, "Velero server image tag")
+                    except ValueError as exc:
+                        problem = f"image {server.image!r}: {exc}"
+                if problem is not None:
+                    # The cluster's own image, not the user's option: report it, carry on without drift.
+                    result["warnings"].append(f"{problem}; set velero_version to compute drift")
+                    self.errors.note("Velero version", problem, partial=True)
         elif deployments is not None:
             result["warnings"].append(f"no Deployment running 'velero server' found in namespace {namespace}")
-        release = None
         if version_text:
-            from ._releases import release as lookup_release
-            try:
-                release = lookup_release(version_text)
-            except ValueError as exc:
-                result["warnings"].append(str(exc))
-            result["version"] = version_text.lstrip("v")
-        if server is not None and release is not None and release.at_least(14) and \
-                not result["deployment"]["named_velero"]:
+            result["version"] = version_text
+        if server is not None and release is not None and release.at_least(14) and not server.named_velero:
             result["warnings"].append(
-                f"the Velero server Deployment is named {result['deployment']['name']!r}: Velero "
+                f"the Velero server Deployment is named {server.name!r}: Velero "
                 f"{result['version']} builds repository-maintenance Jobs from the Deployment named 'velero' "
                 "(issue #7987), so maintenance Jobs cannot start; use chart 11.0.0+ or rename the Deployment")
         result["settings"] = {"flags": server_flags}
@@ -290,7 +302,7 @@ class Gatherer:
                 found = None
             if found is not None:
                 daemonset, node_agent_container = found
-                flags = facts.parse_flags(node_agent_container.get("args") or [])
+                flags = parse_flags(command_words(node_agent_container))
                 config_name = flags.get("node-agent-configmap")
                 if not config_name and release is not None and release.node_agent_config == "fixed-name":
                     config_name = "node-agent-config"
@@ -456,7 +468,7 @@ def gather(client: KubeClient, request: FactsRequest) -> dict[str, t.Any]:
         default_bsl = velero.get("default_backup_storage_location")
         largest = None
         if biggest is not None:
-            key = facts.repository_key(biggest[0], default_bsl, "kopia") if default_bsl else None
+            key = config_key(biggest[0], default_bsl, "kopia") if default_bsl else None
             largest = (key, biggest[1])
     backups_retained = None
     if protected is not None and protected.max_backups_per_repository():

@@ -27,6 +27,7 @@ try:
     import urllib3
     from kubernetes import client as _k8s_client
     from kubernetes import config as _k8s_config
+    from kubernetes.config import incluster_config as _k8s_incluster
     from kubernetes.client.exceptions import ApiException as _ApiException
 except ImportError:  # the module reports missing_required_lib from KUBERNETES_IMPORT_ERROR
     HAS_KUBERNETES = False
@@ -189,9 +190,27 @@ def _env_bool(value: str) -> bool:
     return value.strip().lower() not in _TRUE_FALSE_OFF
 
 
+# kubernetes.config.incluster_config's paths; also used when the kubernetes library is missing (for messages).
+SERVICE_TOKEN_FILENAME = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+SERVICE_CERT_FILENAME = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+DEFAULT_KUBECONFIG = "~/.kube/config"
+
+
 @dataclasses.dataclass
 class ConnectionOptions:
-    """How to reach the API; field names follow kubernetes.core's module options."""
+    """How to reach the API; field names follow kubernetes.core's module options.
+
+    Which configuration is used, as in kubernetes.core (``k8s/client.py``):
+
+    1. ``host`` with ``api_key`` (or ``client_cert`` + ``client_key``): nothing else is read;
+    2. ``kubeconfig`` (path, ``:``-separated paths, or mapping) or ``context``: that kubeconfig, or for a
+       context alone the default kubeconfig (``$KUBECONFIG``, else ``~/.kube/config``);
+    3. nothing given: the in-cluster service account first, then the default kubeconfig.
+
+    Options win over the K8S_AUTH_* environment variables (``from_params``); ``$KUBECONFIG`` is only
+    the default kubeconfig, never an explicit option. ``environ`` and ``incluster_files`` are not user
+    options: they let tests give the environment and the service-account files.
+    """
 
     kubeconfig: t.Any = None  # path (str) or the parsed kubeconfig (dict)
     context: str | None = None
@@ -202,6 +221,9 @@ class ConnectionOptions:
     client_cert: str | None = None
     client_key: str | None = None
     proxy: str | None = None
+    environ: t.Optional[t.Mapping[str, str]] = dataclasses.field(default=None, repr=False, compare=False)
+    incluster_files: tuple[str, str] = dataclasses.field(
+        default=(SERVICE_TOKEN_FILENAME, SERVICE_CERT_FILENAME), repr=False, compare=False)
 
     # option -> K8S_AUTH_* names, kubernetes.core order (option name first, then the client's name).
     ENV_FALLBACKS: t.ClassVar[dict[str, tuple[str, ...]]] = {
@@ -231,10 +253,7 @@ class ConnectionOptions:
                 if isinstance(value, str) and field == "validate_certs":
                     value = _env_bool(value)
             values[field] = value
-        if values["kubeconfig"] is None and env.get("KUBECONFIG"):
-            # Read here (not at kubernetes import time) so the caller's environment wins.
-            values["kubeconfig"] = env["KUBECONFIG"]
-        options = cls(**values)
+        options = cls(environ=env, **values)
         options.validate()
         return options
 
@@ -250,11 +269,21 @@ class ConnectionOptions:
     def _has_direct_credentials(self) -> bool:
         return bool(self.host and (self.api_key or (self.client_cert and self.client_key)))
 
+    def _environment(self) -> t.Mapping[str, str]:
+        # Read at use (not at kubernetes import time, as its KUBE_CONFIG_DEFAULT_LOCATION is) so the
+        # caller's environment wins.
+        return os.environ if self.environ is None else self.environ
+
+    def default_kubeconfig(self) -> str:
+        """``$KUBECONFIG`` (one path or several, ``:``-separated) or ``~/.kube/config``."""
+        return self._environment().get("KUBECONFIG") or DEFAULT_KUBECONFIG
+
     def build_configuration(self) -> t.Any:
         """A fresh ``kubernetes.client.Configuration`` (the global default is never touched)."""
         if not HAS_KUBERNETES:
             raise KubeConfigError("the Python library 'kubernetes' is required: " + (KUBERNETES_IMPORT_ERROR or ""))
         configuration = _k8s_client.Configuration()
+        source = "the kubeconfig mapping"
         try:
             if self._has_direct_credentials():
                 pass  # kubernetes.core: host + token/cert is enough, no kubeconfig needed
@@ -262,16 +291,15 @@ class ConnectionOptions:
                 _k8s_config.load_kube_config_from_dict(self.kubeconfig, context=self.context,
                                                        client_configuration=configuration, persist_config=False)
             elif self.kubeconfig or self.context:
-                path = os.path.expanduser(self.kubeconfig) if self.kubeconfig else None
-                _k8s_config.load_kube_config(config_file=path, context=self.context,
-                                             client_configuration=configuration, persist_config=False)
+                path = self.kubeconfig or self.default_kubeconfig()
+                source = f"kubeconfig {path!r}"
+                self._load_file(path, configuration)
             else:
+                source = "the default kubeconfig"
                 self._load_default(configuration)
         except KubeConfigError:
             raise
-        except Exception as exc:  # ConfigException, FileNotFoundError, YAML errors, exec plugin failures
-            source = "the kubeconfig mapping" if isinstance(self.kubeconfig, dict) else (
-                f"kubeconfig {self.kubeconfig!r}" if self.kubeconfig else "the default kubeconfig")
+        except Exception as exc:  # ConfigException, YAML errors, exec plugin failures
             raise KubeConfigError(f"could not load {source}"
                                   f"{' context ' + repr(self.context) if self.context else ''}: {exc}") from exc
         if self.host:
@@ -294,18 +322,29 @@ class ConnectionOptions:
             raise KubeConfigError("no API server: set host, kubeconfig or context (or K8S_AUTH_HOST / KUBECONFIG)")
         return configuration
 
+    def _load_file(self, path: str, configuration: t.Any) -> None:
+        existing = [p for p in path.split(os.pathsep) if p and os.path.exists(os.path.expanduser(p))]
+        if not existing:
+            raise KubeConfigError(f"could not load kubeconfig {path!r}: no such file")
+        _k8s_config.load_kube_config(config_file=path, context=self.context, client_configuration=configuration,
+                                     persist_config=False)
+
     def _load_default(self, configuration: t.Any) -> None:
-        # kubernetes.core order: in-cluster service account first, then ~/.kube/config.
+        """kubernetes.core order: in-cluster service account first, then the default kubeconfig."""
+        token_file, cert_file = self.incluster_files
+        loader = _k8s_incluster.InClusterConfigLoader(
+            token_filename=token_file, cert_filename=cert_file, environ=self._environment())
         try:
-            _k8s_config.load_incluster_config(client_configuration=configuration)
+            loader.load_and_set(configuration)
             return
-        except _k8s_config.ConfigException:
-            pass
-        default = os.path.expanduser("~/.kube/config")
-        if not os.path.exists(default):
-            raise KubeConfigError("no connection configured: not running in a pod, no kubeconfig given and "
-                                  f"{default} does not exist (set kubeconfig/context/host or KUBECONFIG)")
-        _k8s_config.load_kube_config(config_file=default, client_configuration=configuration, persist_config=False)
+        except _k8s_config.ConfigException as exc:
+            in_cluster = str(exc)
+        path = self.default_kubeconfig()
+        if not any(p and os.path.exists(os.path.expanduser(p)) for p in path.split(os.pathsep)):
+            raise KubeConfigError(f"no connection configured: not in a pod ({in_cluster}), no kubeconfig, context or "
+                                  f"host given, and {path} does not exist (set kubeconfig/context/host, "
+                                  f"K8S_AUTH_KUBECONFIG or KUBECONFIG)")
+        self._load_file(path, configuration)
 
 
 # --------------------------------------------------------------------------------------------

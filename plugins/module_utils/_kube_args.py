@@ -6,15 +6,23 @@
 Names, types and aliases follow kubernetes.core so users' habits carry over. Paired with the
 doc fragment ``velero_ops.tuning.k8s_auth``. The K8S_AUTH_* environment fallbacks are applied
 by ``_kube.ConnectionOptions.from_params`` (not here), so this stays a plain dict.
+
+``kubeconfig`` is deliberately not ``no_log``: with a kubeconfig mapping Ansible would then mask
+every string of it (cluster and context names, ``default``, the server URL) wherever it appears
+in the result. Instead the modules add only the secret values of the mapping to the module's
+``no_log_values`` (``kubeconfig_secrets``), as kubernetes.core does since it stopped hiding the
+whole option.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import typing as t
+from urllib.parse import urlsplit
 
 AUTH_ARG_SPEC: dict[str, dict[str, t.Any]] = {
-    "kubeconfig": {"type": "raw", "no_log": True},
+    "kubeconfig": {"type": "raw"},
     "context": {"type": "str"},
     "host": {"type": "str"},
     "api_key": {"type": "str", "no_log": True},
@@ -31,3 +39,53 @@ AUTH_OPTION_NAMES: tuple[str, ...] = tuple(AUTH_ARG_SPEC)
 def auth_argspec() -> dict[str, dict[str, t.Any]]:
     """A deep copy, so a module can extend it without touching the shared spec."""
     return copy.deepcopy(AUTH_ARG_SPEC)
+
+
+# Keys whose string values are credentials, wherever they appear in a kubeconfig (users[].user, the
+# auth-provider config, exec plugin settings). Certificate data is public but long and unique, so hiding
+# it costs nothing.
+SECRET_KEYS = frozenset((
+    "token", "password", "client-key-data", "client-certificate-data", "id-token", "refresh-token",
+    "access-token", "client-secret", "secret", "apiKey", "api-key",
+))
+# exec plugin env entries ({name, value}) whose name says the value is a credential.
+_SECRET_ENV_NAME = re.compile(r"(TOKEN|SECRET|PASSW|KEY|CREDENTIAL|AUTH)", re.IGNORECASE)
+_URL_KEYS = frozenset(("server", "proxy-url"))
+
+
+def kubeconfig_secrets(kubeconfig: t.Any) -> set[str]:
+    """The secret strings of a kubeconfig mapping, for ``AnsibleModule.no_log_values``.
+
+    A path (or None) has none: the file's content never reaches the result. Only credentials are
+    returned, never names, namespaces or URLs, so masking them does not garble the facts.
+    """
+    found: set[str] = set()
+    if isinstance(kubeconfig, dict):
+        _collect(kubeconfig, found)
+    return {value for value in found if value.strip()}
+
+
+def _collect(node: t.Any, found: set[str]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            name = str(key)
+            if name in SECRET_KEYS or name.lower() in SECRET_KEYS:
+                if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                    found.add(str(value))
+                    continue
+            if name == "env" and isinstance(value, list):
+                for entry in value:
+                    if isinstance(entry, dict) and _SECRET_ENV_NAME.search(str(entry.get("name", ""))) \
+                            and isinstance(entry.get("value"), str):
+                        found.add(entry["value"])
+            if name in _URL_KEYS and isinstance(value, str):
+                try:
+                    password = urlsplit(value).password
+                except ValueError:
+                    password = None
+                if password:
+                    found.add(password)
+            _collect(value, found)
+    elif isinstance(node, list):
+        for item in node:
+            _collect(item, found)

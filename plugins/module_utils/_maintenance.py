@@ -14,7 +14,6 @@ Pure Python, no Ansible imports; invalid input raises ``ValueError`` naming the 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import fnmatch
 import hashlib
 import json
@@ -28,14 +27,21 @@ from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import
     MiB,
     format_memory,
     parse_cpu_millicores,
-    parse_duration,
     parse_memory,
 )
-from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import VeleroRelease
+from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import VeleroRelease, release
+from ansible_collections.velero_ops.tuning.plugins.module_utils._velero_server import (
+    SERVER_DEPLOYMENT_NAME,
+    parse_timestamp,
+    repository_config_key,
+)
 
 # Outcomes of one repository (public contract of the module) and of one maintenance attempt.
 OUTCOMES = ("succeeded", "failed", "oom_cap_reached", "timed_out", "skipped")
-ATTEMPT_OUTCOMES = ("succeeded", "failed", "oom_killed", "timed_out")
+ATTEMPT_OUTCOMES = ("succeeded", "failed", "oom_killed", "evicted", "timed_out")
+# Attempts that ran out of memory: OOMKilled at the limit, or evicted because the node ran low on memory
+# (the kubelet evicts pods using more than their request first, so a higher rung helps both).
+MEMORY_FAILURES = ("oom_killed", "evicted")
 
 # pkg/repository/maintenance/maintenance.go (1.14-1.18.1).
 REPO_NAME_LABEL = "velero.io/repo-name"
@@ -46,7 +52,6 @@ DNS1035_LABEL_MAX_LENGTH = 63
 # Helm chart 10.1.0+ default name of the maintenance ConfigMap (repositoryConfigData.name).
 DEFAULT_CONFIGMAP_NAME = "velero-repo-maintenance"
 CONFIGMAP_FLAG = "--repo-maintenance-job-configmap"
-SERVER_DEPLOYMENT_NAME = "velero"  # hard-coded by Velero's Job builder (issue #7987)
 # kopia repo/content/content_manager_lock_free.go indexBlobCompactionWarningThreshold.
 INDEX_BLOB_WARNING_THRESHOLD = 1000
 KOPIA_FULL_CYCLE_HOURS = 24  # kopia maintenance DefaultParams FullCycle
@@ -108,31 +113,8 @@ def _get(obj: t.Any, *path: str, default: t.Any = None) -> t.Any:
     return current
 
 
-def parse_time(value: t.Any) -> datetime.datetime | None:
-    """RFC 3339 timestamp as Kubernetes writes it (``2024-05-01T10:00:00Z``), or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return parsed
-
-
-def format_time(epoch_seconds: float) -> str:
-    """Epoch seconds as an RFC 3339 UTC timestamp with whole seconds."""
-    moment = datetime.datetime.fromtimestamp(epoch_seconds, tz=datetime.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _epoch(value: t.Any) -> float | None:
-    parsed = parse_time(value)
-    return parsed.timestamp() if parsed else None
+    return parse_timestamp(value)
 
 
 # --------------------------------------------------------------------------------------------- options
@@ -216,12 +198,11 @@ def parse_options(params: t.Mapping[str, t.Any]) -> Options:
     configmap_name = params.get("configmap_name") or DEFAULT_CONFIGMAP_NAME
     if not isinstance(configmap_name, str) or not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", configmap_name):
         raise ValueError(f"configmap_name: expected a Kubernetes object name such as {DEFAULT_CONFIGMAP_NAME}, got {_describe(configmap_name)}")
-    for key in ("recommendation", "sizing"):
-        if params.get(key) is not None and not isinstance(params.get(key), dict):
-            raise ValueError(f"{key}: expected a dictionary, got {_describe(params.get(key))}")
+    if params.get("sizing") is not None and not isinstance(params.get("sizing"), dict):
+        raise ValueError(f"sizing: expected a dictionary, got {_describe(params.get('sizing'))}")
     version = params.get("velero_version")
-    if version is not None and not isinstance(version, str):
-        raise ValueError(f"velero_version: expected a version string such as 1.16.2, got {_describe(version)}")
+    if version not in (None, ""):
+        release(version, "velero_version")  # "velero_version: ... supported versions are 1.12.0 to 1.18.x"
     return Options(
         velero_namespace=namespace,
         repositories=string_list(params.get("repositories"), "repositories", "name"),
@@ -237,9 +218,27 @@ def parse_options(params: t.Mapping[str, t.Any]) -> Options:
         config_scope=_choice(params.get("config_scope"), "config_scope", CONFIG_SCOPES, "repository"),
         configmap_name=configmap_name,
         velero_version=version or None,
-        recommendation=params.get("recommendation") or None,
+        recommendation=unwrap_recommendation(params.get("recommendation")),
         sizing=params.get("sizing") or None,
     )
+
+
+def unwrap_recommendation(value: t.Any) -> dict[str, t.Any] | None:
+    """The sizing recommendation, given either as itself or as the whole task result registered from
+    ``velero_ops.tuning.sizing`` (``{changed, recommendation, ...}``); anything else is an error rather
+    than silently ignored."""
+    if value is None or value == {}:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError(f"recommendation: expected a dictionary, got {_describe(value)}")
+    if "maintenance" not in value and isinstance(value.get("recommendation"), dict):
+        value = value["recommendation"]
+    if not isinstance(value.get("maintenance"), dict):
+        keys = ", ".join(sorted(str(k) for k in value)) or "none"
+        raise ValueError("recommendation: expected the recommendation of velero_ops.tuning.sizing (a dictionary with "
+                         "a 'maintenance' key) or the task result registered from it (its 'recommendation' key), "
+                         f"got a dictionary with keys {keys}")
+    return dict(value)
 
 
 # --------------------------------------------------------------------------------------------- pod resources
@@ -348,10 +347,8 @@ def cap_resources(resources: t.Mapping[str, str], cap: int | None) -> tuple[dict
 # --------------------------------------------------------------------------------------------- names
 
 def config_key(repository: t.Mapping[str, t.Any]) -> str:
-    """Per-repository key of the maintenance ConfigMap: ``<volumeNamespace>-<bsl>-<repoType>``."""
-    spec = repository.get("spec") or {}
-    return "%s-%s-%s" % (spec.get("volumeNamespace", ""), spec.get("backupStorageLocation", ""),
-                         spec.get("repositoryType", ""))
+    """Per-repository key of the maintenance ConfigMap: ``<volumeNamespace>-<bsl>-<repoType>``, verbatim."""
+    return repository_config_key(repository)
 
 
 def repo_name_label(name: str, release: VeleroRelease) -> str:
@@ -372,73 +369,10 @@ def label_problem(name: str, release: VeleroRelease) -> str | None:
 
 # --------------------------------------------------------------------------------------------- server Deployment
 
-_IMAGE_VERSION = re.compile(r":v?(\d+\.\d+\.\d+)(?:[-+][0-9A-Za-z.-]+)?$")
-
-
-def version_from_image(image: t.Any) -> str | None:
-    """``velero/velero:v1.16.2`` (optionally ``@sha256:...``) -> ``1.16.2``; None when the tag is no version."""
-    if not isinstance(image, str):
-        return None
-    reference = image.split("@", 1)[0]
-    match = _IMAGE_VERSION.search(reference)
-    return match.group(1) if match else None
-
-
-def server_container(deployment: t.Mapping[str, t.Any]) -> dict[str, t.Any] | None:
-    containers = _get(deployment, "spec", "template", "spec", "containers", default=[]) or []
-    for container in containers:
-        if container.get("name") == "velero":
-            return container
-    for container in containers:
-        if "server" in (container.get("args") or [])[:1] or "server" in (container.get("command") or [])[1:2]:
-            return container
-    return None
-
-
-def is_velero_server(deployment: t.Mapping[str, t.Any]) -> bool:
-    container = server_container(deployment)
-    if container is None:
-        return False
-    words = list(container.get("command") or []) + list(container.get("args") or [])
-    return "server" in words and ("velero" in str(container.get("image", "")) or any("velero" in w for w in words[:1]))
-
-
-def find_server_deployment(deployments: t.Iterable[t.Mapping[str, t.Any]]) -> tuple[dict[str, t.Any] | None, bool]:
-    """The Velero server Deployment and whether it carries the name Velero's Job builder needs."""
-    candidates = [dict(d) for d in deployments if is_velero_server(d)]
-    for deployment in candidates:
-        if _get(deployment, "metadata", "name") == SERVER_DEPLOYMENT_NAME:
-            return deployment, True
-    for deployment in deployments:
-        if _get(deployment, "metadata", "name") == SERVER_DEPLOYMENT_NAME:
-            return dict(deployment), True
-    return (candidates[0], False) if candidates else (None, False)
-
-
-def server_args(deployment: t.Mapping[str, t.Any]) -> dict[str, str]:
-    """``--flag=value`` / ``--flag value`` arguments of the server container (last occurrence wins)."""
-    container = server_container(deployment) or {}
-    words = [str(w) for w in list(container.get("command") or []) + list(container.get("args") or [])]
-    flags: dict[str, str] = {}
-    index = 0
-    while index < len(words):
-        word = words[index]
-        if word.startswith("--"):
-            if "=" in word:
-                name, value = word.split("=", 1)
-                flags[name] = value
-            elif index + 1 < len(words) and not words[index + 1].startswith("--"):
-                flags[word] = words[index + 1]
-                index += 1
-            else:
-                flags[word] = "true"
-        index += 1
-    return flags
-
-
 def flag_resources(flags: t.Mapping[str, str]) -> dict[str, str]:
-    """Maintenance Job resources from 1.14-1.16 server flags (default "0" = unbounded)."""
-    return {field: flags.get(flag, "0") or "0" for field, flag in FLAG_FOR_FIELD.items()}
+    """Maintenance Job resources from 1.14-1.16 server flags (``parse_flags`` names, without dashes;
+    default "0" = unbounded)."""
+    return {field: flags.get(flag[2:], "0") or "0" for field, flag in FLAG_FOR_FIELD.items()}
 
 
 def deployment_name_problem(deployment_name: str, release: VeleroRelease) -> str:
@@ -524,16 +458,40 @@ def repository_view(repository: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     }
 
 
+def _listing(values: t.Iterable[str], limit: int = 20) -> str:
+    ordered = sorted(set(values))
+    if not ordered:
+        return "none"
+    shown = ", ".join(ordered[:limit])
+    return shown + (f" and {len(ordered) - limit} more" if len(ordered) > limit else "")
+
+
 def select_repositories(repositories: t.Sequence[t.Mapping[str, t.Any]], names: t.Sequence[str],
-                        namespaces: t.Sequence[str]) -> tuple[list[dict[str, t.Any]], list[str]]:
-    """Repositories matching any given name or volume namespace (all when neither is given), sorted by
-    name; plus the requested names that do not exist."""
+                        namespaces: t.Sequence[str], velero_namespace: str = "velero") -> list[dict[str, t.Any]]:
+    """Repositories matching any given name or volume namespace (all when neither is given), sorted by name.
+
+    A name or volume namespace that matches nothing is a mistake (a typo would otherwise pass as "nothing to
+    do"): ValueError naming it and what exists.
+    """
     known = {_get(r, "metadata", "name"): dict(r) for r in repositories}
     if not names and not namespaces:
-        return [known[name] for name in sorted(known)], []
+        return [known[name] for name in sorted(known)]
+    problems = []
+    missing = [name for name in names if name not in known]
+    if missing:
+        problems.append(f"no BackupRepository named {', '.join(repr(n) for n in missing)} in namespace "
+                        f"{velero_namespace}; found: {_listing(known)}")
+    volume_namespaces = {str(_get(repo, "spec", "volumeNamespace", default="")) for repo in known.values()}
+    unmatched = [ns for ns in namespaces if ns not in volume_namespaces]
+    if unmatched:
+        problems.append(f"no BackupRepository with volume namespace {', '.join(repr(n) for n in unmatched)} in "
+                        f"namespace {velero_namespace}; found volume namespaces: {_listing(volume_namespaces)}")
+    if problems:
+        field = "repositories" if missing else "volume_namespaces"
+        raise ValueError(f"{field}: " + "; ".join(problems))
     chosen = {name for name in names if name in known}
     chosen.update(name for name, repo in known.items() if _get(repo, "spec", "volumeNamespace") in namespaces)
-    return [known[name] for name in sorted(chosen)], [name for name in names if name not in known]
+    return [known[name] for name in sorted(chosen)]
 
 
 def bsl_problem(bsl: t.Mapping[str, t.Any] | None, name: str) -> str | None:
@@ -609,18 +567,6 @@ def busy_operations(repository: t.Mapping[str, t.Any], backups: t.Sequence[t.Map
     return busy
 
 
-def is_due(repository: t.Mapping[str, t.Any], now: float) -> bool:
-    """Velero's dueForMaintenance: no lastMaintenanceTime, or lastMaintenanceTime + frequency < now."""
-    last = _epoch(_get(repository, "status", "lastMaintenanceTime"))
-    if last is None:
-        return True
-    try:
-        frequency = parse_duration(_get(repository, "spec", "maintenanceFrequency", default=""), "maintenanceFrequency")
-    except ValueError:
-        frequency = 0.0
-    return last + frequency < now
-
-
 def trigger_patch(repository: t.Mapping[str, t.Any], method: str) -> dict[str, t.Any] | None:
     """Merge patch that makes the repository due now; None when nothing needs to change.
 
@@ -660,12 +606,38 @@ def restore_patch(repository: t.Mapping[str, t.Any], method: str, original: t.An
     return patch
 
 
-def status_fingerprint(repository: t.Mapping[str, t.Any]) -> tuple[t.Any, ...]:
-    """What changes when Velero's controller records a maintenance result."""
-    status = repository.get("status") or {}
-    recent = status.get("recentMaintenance") or []
-    return (status.get("lastMaintenanceTime"), json.dumps(recent[-1], sort_keys=True) if recent else None,
-            len(recent), status.get("message") or "")
+def restore_body(method: str, original: t.Any) -> dict[str, t.Any] | None:
+    """The merge patch that puts ``original`` back by hand (no resourceVersion); None when the trigger
+    replaced nothing that needs putting back (no previous lastMaintenanceTime, or the frequency was already
+    the trigger's)."""
+    if method == "frequency":
+        return None if original in (None, TRIGGER_FREQUENCY) else {"spec": {"maintenanceFrequency": original}}
+    return None if original is None else {"status": {"lastMaintenanceTime": original}}
+
+
+def trigger_value(method: str) -> t.Any:
+    """The value the trigger writes (what a field still holds when a restore did not happen)."""
+    return TRIGGER_FREQUENCY if method == "frequency" else None
+
+
+def result_recorded(current: t.Mapping[str, t.Any], baseline: t.Mapping[str, t.Any]) -> bool:
+    """Whether Velero recorded a maintenance result on the repository since ``baseline`` was read.
+
+    A result is a new ``status.recentMaintenance`` entry (1.16+; the list keeps the last 3, so a changed last
+    entry counts too), a new non-empty ``status.message`` (1.14/1.15 failures, which name the Job), or a
+    ``lastMaintenanceTime`` that is set and differs (a success). The trigger's own null is not a result, so
+    the baseline can be read before the trigger is written.
+    """
+    before = baseline.get("status") or {}
+    after = current.get("status") or {}
+    recent_before = before.get("recentMaintenance") or []
+    recent_after = after.get("recentMaintenance") or []
+    if len(recent_after) != len(recent_before) or (recent_after and recent_after[-1] != recent_before[-1]):
+        return True
+    if after.get("message") and after.get("message") != before.get("message"):
+        return True
+    last = after.get("lastMaintenanceTime")
+    return last is not None and last != before.get("lastMaintenanceTime")
 
 
 def latest_recent_maintenance(repository: t.Mapping[str, t.Any]) -> dict[str, t.Any] | None:
@@ -679,19 +651,21 @@ def latest_recent_maintenance(repository: t.Mapping[str, t.Any]) -> dict[str, t.
 class JobState:
     """Where one maintenance Job stands, from the Job and its pod."""
 
-    phase: str  # pending | running | succeeded | failed | oom_killed
+    phase: str  # pending | running | succeeded | failed | oom_killed | evicted
     job_name: str
     pod_name: str | None = None
     reason: str | None = None
     exit_code: int | None = None
     termination_message: str | None = None
+    pod_reason: str | None = None  # pod status.reason, e.g. Evicted
+    pod_message: str | None = None  # pod status.message, e.g. "The node was low on resource: memory. ..."
     started: str | None = None
     completed: str | None = None
     memory_limit: str = "0"
 
     @property
     def finished(self) -> bool:
-        return self.phase in ("succeeded", "failed", "oom_killed")
+        return self.phase in ("succeeded", "failed") + MEMORY_FAILURES
 
 
 def job_memory_limit(job: t.Mapping[str, t.Any]) -> str:
@@ -716,12 +690,37 @@ def _condition_true(job: t.Mapping[str, t.Any], kind: str) -> bool:
                for c in _get(job, "status", "conditions", default=[]) or [])
 
 
+# The kubelet's node-pressure eviction message: "The node was low on resource: memory. Threshold quantity: ..."
+_MEMORY_PRESSURE = re.compile(r"low on resource:\s*memory", re.IGNORECASE)
+
+
+def _pod_eviction(pod: t.Mapping[str, t.Any]) -> tuple[str | None, str | None, bool]:
+    """(reason, message, memory pressure) of a pod the kubelet evicted; (None, None, False) otherwise.
+
+    ``status.reason: Evicted`` with the kubelet's message; from Kubernetes 1.26 also the
+    ``DisruptionTarget`` condition (reason ``TerminationByKubelet``) carries the message.
+    """
+    reason = _get(pod, "status", "reason")
+    message = _get(pod, "status", "message")
+    for condition in _get(pod, "status", "conditions", default=[]) or []:
+        if condition.get("type") == "DisruptionTarget" and str(condition.get("status")) == "True" \
+                and condition.get("reason") == "TerminationByKubelet":
+            reason = reason or "Evicted"
+            message = message or condition.get("message")
+    if reason != "Evicted":
+        return (str(reason) if reason else None), (str(message) if message else None), False
+    text = str(message or "")
+    return "Evicted", text or None, bool(_MEMORY_PRESSURE.search(text))
+
+
 def classify_job(job: t.Mapping[str, t.Any], pods: t.Sequence[t.Mapping[str, t.Any]]) -> JobState:
-    """Job status plus the pod's container termination reason (OOMKilled is only on the pod)."""
+    """Job status plus the pod's container termination reason (OOMKilled is only on the pod) and the pod's
+    own ``status.reason``/``message`` (a node-pressure eviction is only there)."""
     state = JobState(phase="pending", job_name=str(_get(job, "metadata", "name", default="")),
                      started=_get(job, "status", "startTime") or _get(job, "metadata", "creationTimestamp"),
                      completed=_get(job, "status", "completionTime"), memory_limit=job_memory_limit(job))
     oom = None
+    memory_evicted = False
     for pod in pods:
         state.pod_name = _get(pod, "metadata", "name")
         for terminated in _terminated_states(pod):
@@ -731,6 +730,10 @@ def classify_job(job: t.Mapping[str, t.Any], pods: t.Sequence[t.Mapping[str, t.A
             state.completed = state.completed or terminated.get("finishedAt")
             if terminated.get("reason") == "OOMKilled":
                 oom = terminated
+        pod_reason, pod_message, memory_pressure = _pod_eviction(pod)
+        state.pod_reason = pod_reason or state.pod_reason
+        state.pod_message = pod_message or state.pod_message
+        memory_evicted = memory_evicted or memory_pressure
         if _get(pod, "status", "phase") == "Running" and state.phase == "pending":
             state.phase = "running"
     succeeded = int(_get(job, "status", "succeeded", default=0) or 0) > 0 or _condition_true(job, "Complete")
@@ -738,10 +741,14 @@ def classify_job(job: t.Mapping[str, t.Any], pods: t.Sequence[t.Mapping[str, t.A
     if oom is not None:
         # backoffLimit is 0: an OOMKilled container fails the Job even before the Job status says so.
         state.phase, state.reason = "oom_killed", "OOMKilled"
+    elif memory_evicted:
+        state.phase, state.reason = "evicted", "Evicted"
     elif succeeded:
         state.phase = "succeeded"
     elif failed:
         state.phase = "failed"
+        if not state.reason:
+            state.reason = state.pod_reason
         if not state.reason:
             for condition in _get(job, "status", "conditions", default=[]) or []:
                 if condition.get("type") == "Failed":
@@ -804,14 +811,28 @@ def termination_error(message: t.Any) -> str | None:
 
 # --------------------------------------------------------------------------------------------- outcome and advice
 
-def final_outcome(attempt_outcomes: t.Sequence[str]) -> str:
-    """Repository outcome from its attempts: the last attempt decides; OOMKilled last = cap reached."""
-    if not attempt_outcomes:
+def final_outcome(attempts: t.Sequence[t.Mapping[str, t.Any]], ceiling: int | None = None) -> str:
+    """Repository outcome from its attempts (dicts with ``outcome``, ``memory_limit``, optional ``extra``).
+
+    The last attempt decides. A last attempt that ran out of memory means ``oom_cap_reached`` only if an
+    attempt that really had the highest limit allowed (``ceiling``, bytes; None = no ladder, the limit the
+    Job had is all there is) ran out of memory: a ladder that stopped below the cap is ``failed``.
+    ``extra`` attempts (Jobs Velero started with another limit than the planned rung) never count as the cap.
+    """
+    if not attempts:
         return "skipped"
-    last = attempt_outcomes[-1]
-    if last not in ATTEMPT_OUTCOMES:
-        raise ValueError(f"attempt outcome: expected one of {', '.join(ATTEMPT_OUTCOMES)}, got {_describe(last)}")
-    return {"oom_killed": "oom_cap_reached"}.get(last, last)
+    for attempt in attempts:
+        if attempt.get("outcome") not in ATTEMPT_OUTCOMES:
+            raise ValueError(f"attempt outcome: expected one of {', '.join(ATTEMPT_OUTCOMES)}, "
+                             f"got {_describe(attempt.get('outcome'))}")
+    last = attempts[-1]["outcome"]
+    if last not in MEMORY_FAILURES:
+        return str(last)
+    for attempt in attempts:
+        if attempt["outcome"] in MEMORY_FAILURES and not attempt.get("extra") and (
+                ceiling is None or memory_bytes(attempt.get("memory_limit") or "0") >= ceiling):
+            return "oom_cap_reached"
+    return "failed"
 
 
 def maintenance_advice(release: VeleroRelease, *, outcome: str, index_blobs: int | None, kopia_mode: str | None,
@@ -862,7 +883,9 @@ def summary_lines(results: t.Sequence[t.Mapping[str, t.Any]]) -> list[str]:
     """One readable line per repository for the role's summary."""
     lines = []
     for item in results:
-        attempts = ", ".join(f"{a.get('memory_limit')}: {a.get('outcome')}" for a in item.get("attempts") or [])
+        attempts = ", ".join(
+            f"{a.get('memory_limit')}{' (planned ' + str(a.get('planned_memory_limit')) + ')' if a.get('extra') else ''}: "
+            f"{a.get('outcome')}" for a in item.get("attempts") or [])
         blobs = item.get("index_blobs")
         parts = [f"{item.get('name')}: {item.get('outcome')}"]
         if attempts:

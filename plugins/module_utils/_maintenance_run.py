@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import json
 import time
 import typing as t
 
@@ -30,9 +31,14 @@ from ansible_collections.velero_ops.tuning.plugins.module_utils._kube import (
 )
 from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import format_seconds
 from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import VeleroRelease, release
+from ansible_collections.velero_ops.tuning.plugins.module_utils._velero_server import (
+    find_server_deployment,
+    format_timestamp,
+)
 
 VELERO_API = "/apis/velero.io/v1"
 CONFLICT_RETRIES = 5
+EXTRA_ATTEMPTS_PER_RUNG = 2  # Jobs Velero starts with the previous limit, followed before the planned rung is retried
 PROGRESS_EVERY_SECONDS = 60.0
 STATUS_GRACE_SECONDS = 60.0  # how long Velero may take to record a finished Job on the BackupRepository
 LOG_TAIL_LINES = 20000  # the index-blob warning repeats at every index refresh, so the tail has it too
@@ -49,6 +55,25 @@ class Undo:
     repository: str
     method: str
     original: t.Any = None
+    captured: bool = False  # ``original`` is known (from the first read before the trigger)
+
+    @property
+    def field(self) -> str:
+        return "spec.maintenanceFrequency" if self.method == "frequency" else "status.lastMaintenanceTime"
+
+    def observe(self, current: t.Mapping[str, t.Any]) -> None:
+        """Remember the value the trigger replaces: the first read's value, never the module's own.
+
+        A re-read after a 409 may show the trigger value already in place (the first PATCH reached the
+        server but its answer was lost and the retry conflicted); that value is ours and must not become
+        the value to restore. Another writer's value (not the trigger value) does replace it.
+        """
+        value = (m._get(current, "spec", "maintenanceFrequency") if self.method == "frequency"
+                 else m._get(current, "status", "lastMaintenanceTime"))
+        ours = value == m.TRIGGER_FREQUENCY if self.method == "frequency" else value is None
+        if not self.captured or not ours:
+            self.original = value
+            self.captured = True
 
 
 @dataclasses.dataclass
@@ -98,7 +123,7 @@ class MaintenanceRunner:
         self._diffs: dict[str, dict[str, t.Any]] = {}
         self.report: dict[str, t.Any] = {
             "changed": False, "results": [], "repositories": [], "velero": {}, "actions_required": [],
-            "patches": [], "restored": [], "progress": [], "warnings": [], "full_maintenance": m.KOPIA_AUTO_MODE,
+            "patches": [], "restored": [], "unrestored": [], "progress": [], "warnings": [], "full_maintenance": m.KOPIA_AUTO_MODE,
         }
 
     # ------------------------------------------------------------------------------------- paths
@@ -115,7 +140,7 @@ class MaintenanceRunner:
     # ------------------------------------------------------------------------------------- reporting
 
     def _progress(self, repository: str | None, event: str) -> None:
-        entry = {"time": m.format_time(self.clock()), "repository": repository, "event": event}
+        entry = {"time": format_timestamp(self.clock()), "repository": repository, "event": event}
         self.report["progress"].append(entry)
         if self.on_progress is not None:
             self.on_progress(entry)
@@ -151,13 +176,13 @@ class MaintenanceRunner:
         """Preflight, then each selected repository in turn; temporary changes restored in any case."""
         try:
             repositories = self._preflight()
-            selected, missing = m.select_repositories(repositories, self.options.repositories,
-                                                      self.options.volume_namespaces)
-            for name in missing:
-                self.report["results"].append(self._skipped_item(name, f"BackupRepository '{name}' not found in "
-                                                                       f"namespace {self.ns}"))
-            if not selected and not missing:
-                self._warn("no BackupRepository matched the selection; nothing to maintain")
+            try:
+                selected = m.select_repositories(repositories, self.options.repositories,
+                                                 self.options.volume_namespaces, self.ns)
+            except ValueError as exc:
+                raise RunnerError(str(exc)) from None
+            if not selected:
+                self._warn(f"no BackupRepository in namespace {self.ns}; nothing to maintain")
             for repository in selected:
                 self.report["results"].append(self._maintain(repository))
         finally:
@@ -169,25 +194,24 @@ class MaintenanceRunner:
     # ------------------------------------------------------------------------------------- preflight
 
     def _preflight(self) -> list[dict[str, t.Any]]:
-        deployments = list(self.client.list(f"/apis/apps/v1/namespaces/{self.ns}/deployments"))
-        deployment, named_ok = m.find_server_deployment(deployments)
-        if deployment is None:
+        server = find_server_deployment(self.client.list(f"/apis/apps/v1/namespaces/{self.ns}/deployments"))
+        if server is None:
             raise RunnerError(f"no Deployment running 'velero server' found in namespace {self.ns}; "
                               f"set velero_namespace to where Velero is installed")
-        container = m.server_container(deployment) or {}
-        image = container.get("image")
-        version = self.options.velero_version or m.version_from_image(image)
+        version = self.options.velero_version or server.version
         if version is None:
-            raise RunnerError(f"cannot tell the Velero version from the server image {image!r}; set velero_version")
+            raise RunnerError(f"cannot tell the Velero version from the server image {server.image!r}; set velero_version")
         try:
-            self.release = release(version)
+            self.release = release(version, "velero_version" if self.options.velero_version else
+                                   f"Velero server image {server.image}")
         except ValueError as exc:
             raise RunnerError(str(exc)) from None
         rel = self.release
-        self.flags = m.server_args(deployment)
+        self.flags = server.flags
+        named_ok = server.named_velero
         self.deployment_ok = named_ok
         velero: dict[str, t.Any] = {
-            "version": rel.text, "image": image, "deployment": _name(deployment),
+            "version": rel.text, "image": server.image, "deployment": server.name,
             "mechanism": rel.maintenance_mechanism, "deployment_name_ok": named_ok or not rel.at_least(14),
             "configmap": None,
         }
@@ -199,18 +223,19 @@ class MaintenanceRunner:
             velero["explanation"] = explanation
             self._action(explanation, helm_values={"resources.limits.memory": peak} if peak else None)
         elif not named_ok:
-            problem = m.deployment_name_problem(_name(deployment), rel)
+            problem = m.deployment_name_problem(server.name, rel)
             velero["explanation"] = problem
             self._action(problem, helm_values={"fullnameOverride": "velero"})
         if rel.maintenance_configmap:
-            referenced = self.flags.get(m.CONFIGMAP_FLAG)
+            referenced = self.flags.get(m.CONFIGMAP_FLAG[2:])
             self.configmap_name = referenced or self.options.configmap_name
             self.configmap_referenced = bool(referenced)
             configmap = self._get_configmap()
             velero["configmap"] = {"name": self.configmap_name, "referenced_by_server": self.configmap_referenced,
                                    "exists": configmap is not None, "managed_by_helm": m.is_helm_managed(configmap)}
         elif rel.maintenance_server_flags:
-            velero["server_flags"] = {flag: self.flags[flag] for flag in m.FLAG_FOR_FIELD.values() if flag in self.flags}
+            velero["server_flags"] = {flag: self.flags[flag[2:]] for flag in m.FLAG_FOR_FIELD.values()
+                                      if flag[2:] in self.flags}
         self.report["velero"] = velero
         repositories = sorted(self.client.list(self._velero_path("backuprepositories")), key=_name)
         self.report["repositories"] = [m.repository_view(r) for r in repositories]
@@ -261,11 +286,6 @@ class MaintenanceRunner:
             "kopia_mode": None, "pod_resources": None, "resources_source": None, "advice": [], "planned": [],
         }
 
-    def _skipped_item(self, name: str, message: str) -> dict[str, t.Any]:
-        item = self._new_item({"metadata": {"name": name}})
-        item.update({"config_key": None, "message": message})
-        return item
-
     def _maintain(self, repository: dict[str, t.Any]) -> dict[str, t.Any]:
         item = self._new_item(repository)
         name = item["name"]
@@ -286,6 +306,8 @@ class MaintenanceRunner:
                 return self._check_mode_item(repository, plan, item)
             self._attempts(repository, plan, item)
         except (KeyboardInterrupt, SystemExit):
+            for key in ("_ceiling", "cap_note", "stop_note"):
+                item.pop(key, None)
             item["outcome"] = "failed"
             item["message"] = "interrupted; temporary changes were restored"
             self.report["results"].append(item)
@@ -512,13 +534,19 @@ class MaintenanceRunner:
         raise KubeAPIError(f"BackupRepository {self.ns}/{name}: still conflicting after {CONFLICT_RETRIES} fresh reads")
 
     def _trigger(self, name: str) -> dict[str, t.Any]:
+        """Make the repository due; returns the repository as first read, before any write (the baseline
+        against which Velero's result is recognised)."""
         method = self.options.trigger
-        undo = Undo(name, method)
-        self._undo.append(undo)  # registered before the write: an interruption right after it still restores
+        undo = next((u for u in self._undo if u.repository == name and u.method == method), None)
+        if undo is None:
+            undo = Undo(name, method)
+            self._undo.append(undo)  # registered before the write: an interruption right after it still restores
+
+        reads: list[dict[str, t.Any]] = []
 
         def compute(current: dict[str, t.Any]) -> dict[str, t.Any] | None:
-            undo.original = (m._get(current, "spec", "maintenanceFrequency") if method == "frequency"
-                             else m._get(current, "status", "lastMaintenanceTime"))
+            reads.append(current)
+            undo.observe(current)
             return m.trigger_patch(current, method)
 
         after, patch = self._patch_repository(name, compute, temporary=True)
@@ -529,10 +557,13 @@ class MaintenanceRunner:
             self._progress(name, f"made due: {what}")
         else:
             self._progress(name, "already due; waiting for Velero to start the Job")
-        return after
+        return reads[0] if reads else after
 
     def _restore(self, repository: str | None = None) -> None:
-        """Undo temporary changes (all, or one repository's), newest first, shielded from signals."""
+        """Undo temporary changes (all, or one repository's), newest first, shielded from signals.
+
+        What cannot be put back is listed in ``unrestored`` with the command that does it by hand.
+        """
         with self.shield():
             for undo in reversed(list(self._undo)):
                 if repository is not None and undo.repository != repository:
@@ -543,13 +574,27 @@ class MaintenanceRunner:
                         undo.repository, lambda current, u=undo: m.restore_patch(current, u.method, u.original),
                         temporary=True)[1]
                 except KubeAPIError as exc:
-                    self._warn(f"could not restore BackupRepository {undo.repository}: {exc}")
+                    self._unrestored(undo, exc)
                     continue
                 if patch is not None:
-                    field = "spec.maintenanceFrequency" if undo.method == "frequency" else "status.lastMaintenanceTime"
-                    text = f"BackupRepository {undo.repository}: {field} restored to {undo.original}"
+                    text = f"BackupRepository {undo.repository}: {undo.field} restored to {undo.original}"
                     self.report["restored"].append(text)
                     self._progress(undo.repository, text)
+
+    def _unrestored(self, undo: Undo, exc: KubeAPIError) -> None:
+        body = m.restore_body(undo.method, undo.original)
+        if body is None:
+            return  # the trigger replaced nothing worth putting back
+        temporary = json.dumps(m.trigger_value(undo.method))
+        command = (f"kubectl -n {self.ns} patch backuprepository {undo.repository} --type merge "
+                   f"-p '{json.dumps(body, separators=(',', ':'))}'")
+        entry = {"repository": undo.repository, "field": undo.field, "original": undo.original,
+                 "temporary_value": m.trigger_value(undo.method), "command": command, "error": str(exc)}
+        self.report["unrestored"].append(entry)
+        self._warn(f"could not restore BackupRepository {self.ns}/{undo.repository} {undo.field} to "
+                   f"{json.dumps(undo.original)} ({exc}); if it is still {temporary}, run: {command}")
+        self._progress(undo.repository, f"NOT restored: {undo.field} (original {json.dumps(undo.original)}); "
+                                        f"if it is still {temporary}, run: {command}")
 
     # ------------------------------------------------------------------------------------- attempts
 
@@ -558,8 +603,17 @@ class MaintenanceRunner:
         return list(self.client.list(self._jobs_path(), label_selector=f"{m.REPO_NAME_LABEL}={label}"))
 
     def _attempts(self, repository: dict[str, t.Any], plan: ResourcePlan, item: dict[str, t.Any]) -> None:
+        """Climb the memory ladder: one planned rung after the other while attempts run out of memory.
+
+        Velero re-enqueues every repository every 5 minutes, so right after a failed Job it may start the
+        next one with the *old* ConfigMap limit, before this module has written the next rung. Such a Job
+        (its limit is not the planned one) is followed as an extra attempt and the planned rung is then
+        tried again (at most ``EXTRA_ATTEMPTS_PER_RUNG`` times), so the cap is only reported as reached
+        when a Job that really had the cap ran out of memory.
+        """
         name = _name(repository)
         rungs: list[int | None] = list(plan.ladder) or [None]
+        item["_ceiling"] = plan.ladder[-1] if plan.ladder else None
         if plan.start is not None and plan.key is not None and not plan.ladder:
             self._apply_resources(repository, plan.key, plan.start)  # unreferenced ConfigMap: prepared for the flag
         known_jobs = {_name(j) for j in self._repository_jobs(repository)}
@@ -569,22 +623,44 @@ class MaintenanceRunner:
                 resources = m.resources_for_limit(t.cast(dict, plan.start), rung)
                 self._apply_resources(repository, t.cast(str, plan.key), resources)
                 item["pod_resources"] = resources
-            attempt = self._attempt(repository, known_jobs, resources)
-            item["attempts"].append(attempt)
-            if attempt.get("job"):
-                known_jobs.add(attempt["job"])
+            extra = 0
+            while True:
+                attempt = self._attempt(repository, known_jobs, resources)
+                item["attempts"].append(attempt)
+                if attempt.get("job"):
+                    known_jobs.add(attempt["job"])
+                if not (attempt["extra"] and attempt["outcome"] in m.MEMORY_FAILURES):
+                    break
+                extra += 1
+                planned = attempt["planned_memory_limit"]
+                if extra > EXTRA_ATTEMPTS_PER_RUNG:
+                    item["stop_note"] = (
+                        f"; Velero started {extra} Jobs in a row with memory limit {attempt['memory_limit']} instead "
+                        f"of the planned {planned}: check that the server reads ConfigMap {self.ns}/{self.configmap_name} "
+                        f"key {plan.key} (a per-repository key wins over global)")
+                    return
+                attempt["message"] += (f"; Velero started this Job with memory limit {attempt['memory_limit']}, not "
+                                       f"the planned {planned} (its periodic retry ran before the ConfigMap change)")
+                self._progress(name, f"{self._memory_failure_text(attempt)} in a Job started with the previous limit; "
+                                     f"trying the planned {planned} again")
             if attempt["outcome"] == "timed_out":
                 self._stop_reason = (f"maintenance of {name} was still running at the timeout; Velero runs one "
                                      f"maintenance Job at a time")
-            if attempt["outcome"] != "oom_killed":
+            if attempt["outcome"] not in m.MEMORY_FAILURES:
                 break
             if index + 1 == len(rungs):
                 item["cap_note"] = self._cap_message(plan, len(item["attempts"]))
-            if index + 1 < len(rungs):
-                self._progress(name, f"OOMKilled at memory limit {attempt['memory_limit']}; raising to "
+            else:
+                self._progress(name, f"{self._memory_failure_text(attempt)}; raising to "
                                      f"{m.render_memory(t.cast(int, rungs[index + 1]))} "
                                      f"(step {self.options.memory_step:g}, cap "
                                      f"{m.render_memory(self.options.memory_cap) if self.options.memory_cap else 'none'})")
+
+    @staticmethod
+    def _memory_failure_text(attempt: t.Mapping[str, t.Any]) -> str:
+        if attempt["outcome"] == "evicted":
+            return f"evicted (node low on memory) at memory limit {attempt['memory_limit']}"
+        return f"OOMKilled at memory limit {attempt['memory_limit']}"
 
     def _attempt(self, repository: dict[str, t.Any], known_jobs: set[str],
                  resources: dict[str, str] | None) -> dict[str, t.Any]:
@@ -594,19 +670,28 @@ class MaintenanceRunner:
         deadline = began + opts.timeout
         planned_limit = resources.get("memoryLimit") if resources else None
         attempt: dict[str, t.Any] = {"memory_limit": planned_limit or "0", "outcome": "timed_out", "job": None,
-                                     "pod": None, "reason": None, "exit_code": None, "duration_seconds": None,
-                                     "started": None, "completed": None, "index_blobs": None, "kopia_mode": None,
-                                     "recent_maintenance": None, "message": ""}
-        triggered = self._trigger(name)
-        fingerprint = m.status_fingerprint(triggered)
-        job = None
+                                     "pod": None, "reason": None, "exit_code": None, "pod_reason": None,
+                                     "pod_message": None, "duration_seconds": None, "started": None, "completed": None,
+                                     "index_blobs": None, "kopia_mode": None, "recent_maintenance": None, "message": "",
+                                     "planned_memory_limit": planned_limit, "extra": False}
+        # A Job Velero already started on its own (its retry right after the previous attempt failed) comes first:
+        # it may even have succeeded by now, and triggering again would start one more maintenance for nothing.
+        # The repository is read before the Jobs are listed: a Job still active then has no result in that read.
+        baseline: dict[str, t.Any] | None = self.client.get(self._velero_path("backuprepositories", name))
+        job = self._oldest_new_job(repository, known_jobs)
+        if job is None:
+            baseline = self._trigger(name)
+        else:
+            if not m.is_job_active(job):
+                baseline = None  # it ended before it was found: its result may be in the read already
+            self._progress(name, f"Job {_name(job)} was started by Velero on its own after the previous attempt; "
+                                 f"following it")
         while job is None:
-            new = [j for j in self._repository_jobs(repository) if _name(j) not in known_jobs]
-            if new:
-                job = max(new, key=lambda j: (m._get(j, "metadata", "creationTimestamp", default=""), _name(j)))
+            job = self._oldest_new_job(repository, known_jobs)
+            if job is not None:
                 break
             current = self.client.get(self._velero_path("backuprepositories", name))
-            if m.status_fingerprint(current) != fingerprint:
+            if m.result_recorded(current, t.cast(dict, baseline)):
                 return self._status_only_result(current, attempt, began)
             if self.clock() >= deadline:
                 attempt["message"] = (f"Velero started no maintenance Job within {format_seconds(opts.timeout)}; its "
@@ -621,7 +706,11 @@ class MaintenanceRunner:
         attempt["memory_limit"] = m.job_memory_limit(job)
         self._progress(name, f"Job {job_name} started (memory limit {attempt['memory_limit']})")
         if planned_limit and m.memory_bytes(attempt["memory_limit"]) != m.memory_bytes(planned_limit):
-            self._warn(f"{name}: Job {job_name} got memory limit {attempt['memory_limit']}, not the planned {planned_limit}")
+            # Started from the ConfigMap as it was before this rung was written (Velero's periodic retry of a
+            # failed repository): followed, but it does not count as the planned rung.
+            attempt["extra"] = True
+            self._progress(name, f"Job {job_name} has memory limit {attempt['memory_limit']}, not the planned "
+                                 f"{planned_limit}: Velero started it before the ConfigMap change; following it")
         state, last_note, last_phase = None, self.clock(), None
         while True:
             try:
@@ -650,7 +739,15 @@ class MaintenanceRunner:
                 attempt["duration_seconds"] = round(now - began, 3)
                 return attempt
             self.sleep(opts.poll_interval)
-        return self._finished_result(repository, state, attempt, fingerprint, began)
+        return self._finished_result(repository, state, attempt, baseline, began)
+
+    def _oldest_new_job(self, repository: t.Mapping[str, t.Any], known_jobs: set[str]) -> dict[str, t.Any] | None:
+        """The oldest maintenance Job of the repository this run has not followed yet (names end in Velero's
+        unix-millis suffix, so they order like their creation within one repository)."""
+        new = [j for j in self._repository_jobs(repository) if _name(j) not in known_jobs]
+        if not new:
+            return None
+        return min(new, key=lambda j: (m._get(j, "metadata", "creationTimestamp", default=""), _name(j)))
 
     def _status_only_result(self, current: t.Mapping[str, t.Any], attempt: dict[str, t.Any], began: float) -> dict[str, t.Any]:
         """Velero recorded something without a new Job: a start failure (1.16+) or a 1.14 shortcut."""
@@ -661,14 +758,15 @@ class MaintenanceRunner:
         elif status.get("message"):
             message = str(status["message"])
         else:
-            message = ("Velero recorded maintenance without starting a Job (Velero 1.14 does this while another "
-                       "repository's maintenance Job is still running); nothing ran")
+            message = ("Velero changed the BackupRepository status without a new maintenance Job for it (no Job "
+                       "labelled velero.io/repo-name for this repository appeared); nothing was followed - check "
+                       "status.message and the velero server log")
         attempt.update(outcome="failed", message=message, recent_maintenance=entry)
         attempt["duration_seconds"] = round(self.clock() - began, 3)
         return attempt
 
     def _finished_result(self, repository: t.Mapping[str, t.Any], state: m.JobState, attempt: dict[str, t.Any],
-                         fingerprint: tuple[t.Any, ...], began: float) -> dict[str, t.Any]:
+                         baseline: t.Mapping[str, t.Any] | None, began: float) -> dict[str, t.Any]:
         name = _name(repository)
         rel = t.cast(VeleroRelease, self.release)
         findings = m.LogFindings()
@@ -680,13 +778,17 @@ class MaintenanceRunner:
                 log_note = f" (log not read: {exc})"
             except KubeAPIError as exc:
                 log_note = f" (log not read: {exc.message})"
-        current = self._await_status(name, fingerprint)
+        if baseline is None:
+            current = self.client.get(self._velero_path("backuprepositories", name))
+        else:
+            current = self._await_status(name, baseline)
         entry = m.latest_recent_maintenance(current) if rel.recent_maintenance_status else None
-        if entry is not None and m.status_fingerprint(current) == fingerprint:
+        if entry is not None and baseline is not None and not m.result_recorded(current, baseline):
             entry = None  # nothing new recorded
-        outcome = {"succeeded": "succeeded", "oom_killed": "oom_killed"}.get(state.phase, "failed")
+        outcome = {"succeeded": "succeeded", "oom_killed": "oom_killed", "evicted": "evicted"}.get(state.phase, "failed")
         elapsed = self.clock() - began
         attempt.update(outcome=outcome, pod=state.pod_name, reason=state.reason, exit_code=state.exit_code,
+                       pod_reason=state.pod_reason, pod_message=state.pod_message,
                        started=state.started, completed=state.completed, index_blobs=findings.index_blobs,
                        kopia_mode=findings.kopia_mode, recent_maintenance=entry,
                        duration_seconds=m.job_duration(state, elapsed))
@@ -696,8 +798,12 @@ class MaintenanceRunner:
         elif outcome == "oom_killed":
             message = (f"pod {state.pod_name} OOMKilled (exit code {state.exit_code}) at memory limit "
                        f"{attempt['memory_limit']}")
+        elif outcome == "evicted":
+            message = (f"pod {state.pod_name} evicted because the node ran low on memory, at memory limit "
+                       f"{attempt['memory_limit']}: {state.pod_message}")
         else:
-            detail = (m.termination_error(state.termination_message) or findings.error
+            evicted = f"pod {state.pod_name} {state.pod_reason}: {state.pod_message}" if state.pod_reason else None
+            detail = (evicted or m.termination_error(state.termination_message) or findings.error
                       or (entry or {}).get("message") or m._get(current, "status", "message")
                       or f"Job {state.job_name} failed ({state.reason or 'no reason given'})")
             message = f"maintenance failed: {detail}"
@@ -706,13 +812,13 @@ class MaintenanceRunner:
         self._progress(name, attempt["message"])
         return attempt
 
-    def _await_status(self, name: str, fingerprint: tuple[t.Any, ...]) -> dict[str, t.Any]:
+    def _await_status(self, name: str, baseline: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         """The repository once Velero has recorded the finished Job (bounded wait)."""
         path = self._velero_path("backuprepositories", name)
         deadline = self.clock() + min(STATUS_GRACE_SECONDS, self.options.timeout)
         while True:
             current = self.client.get(path)
-            if m.status_fingerprint(current) != fingerprint or self.clock() >= deadline:
+            if m.result_recorded(current, baseline) or self.clock() >= deadline:
                 return current
             self.sleep(self.options.poll_interval)
 
@@ -720,14 +826,15 @@ class MaintenanceRunner:
 
     def _finish_item(self, repository: t.Mapping[str, t.Any], item: dict[str, t.Any], rel: VeleroRelease) -> None:
         attempts = item["attempts"]
+        ceiling = item.pop("_ceiling", None)
+        cap_note, stop_note = item.pop("cap_note", ""), item.pop("stop_note", "")
         if attempts:
-            item["outcome"] = m.final_outcome([a["outcome"] for a in attempts])
+            item["outcome"] = m.final_outcome(attempts, ceiling)
             last = attempts[-1]
             blobs = [a["index_blobs"] for a in attempts if a.get("index_blobs") is not None]
             item["index_blobs"] = blobs[-1] if blobs else None
             item["kopia_mode"] = last.get("kopia_mode")
-            item["message"] = last["message"]
-            item["message"] += item.pop("cap_note", "")
+            item["message"] = last["message"] + (cap_note if item["outcome"] == "oom_cap_reached" else "") + stop_note
             try:
                 fresh = self.client.get(self._velero_path("backuprepositories", item["name"]))
                 item["last_maintenance_after"] = m._get(fresh, "status", "lastMaintenanceTime")

@@ -87,6 +87,8 @@ options:
     description:
       - Velero version to use for Velero's defaults and for RV(drift) when the server image has no version tag
         (for example a mirrored image tagged C(latest)). Overrides the version read from the image.
+      - Must be a supported version (1.12.0 to 1.18.x, for example V(1.16.2) or V(v1.16.2)); anything else fails the
+        task before any request. An image tag the module does not recognise only makes the facts RV(partial).
     type: str
   policy:
     description:
@@ -395,7 +397,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube
 from ansible_collections.velero_ops.tuning.plugins.module_utils._cluster_facts import Scope
 from ansible_collections.velero_ops.tuning.plugins.module_utils._facts_gather import FactsError, FactsRequest, gather
-from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_args import auth_argspec
+from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_args import auth_argspec, kubeconfig_secrets
 
 
 def argument_spec() -> dict[str, t.Any]:
@@ -415,8 +417,17 @@ def argument_spec() -> dict[str, t.Any]:
     return spec
 
 
+class _Module(AnsibleModule):
+    """AnsibleModule that hides the credentials of a kubeconfig mapping (only those) from every output,
+    including the invocation logged while the arguments are validated."""
+
+    def _load_params(self) -> None:
+        super()._load_params()
+        self.no_log_values.update(kubeconfig_secrets((self.params or {}).get("kubeconfig")))
+
+
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = _Module(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
     if not _kube.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=_kube.KUBERNETES_IMPORT_ERROR)

@@ -31,9 +31,16 @@ description:
     on Velero 1.18+), waited for with a bounded O(timeout), and its Job status, pod termination reason, the
     C(status.recentMaintenance) entry (1.16+), message and kopia's index-blob warning in the pod log
     (C(Found too many index blobs)) are collected."
-  - "Recover: when the pod is OOMKilled the memory limit is raised along a ladder (start x O(memory_step) per step,
-    rounded up to whole Mi, never above O(memory_cap)) and maintenance runs again; the ladder is finite and stops
-    at the cap with outcome V(oom_cap_reached). The memory limit that succeeded stays in the ConfigMap."
+  - "Recover: when the pod is OOMKilled, or evicted because its node ran low on memory, the memory limit is raised
+    along a ladder (start x O(memory_step) per step, rounded up to whole Mi, never above O(memory_cap)) and
+    maintenance runs again; the ladder is finite and stops at the cap with outcome V(oom_cap_reached). The memory
+    limit that succeeded stays in the ConfigMap."
+  - "Velero retries a failed repository on its own (it looks at every repository every 5 minutes), so the next Job
+    may start with the previous limit before the module has written the next rung. Such a Job is followed as an
+    extra attempt (C(extra=true) in RV(results[].attempts)) and the planned rung is tried again, at most twice per
+    rung; V(oom_cap_reached) is only reported when a Job that really had the highest limit ran out of memory. A Job
+    Velero started on its own between two attempts is always followed before the module triggers again (it may
+    already have succeeded)."
   - "Full maintenance: Velero runs kopia in auto mode, so a triggered run is a full cycle only when kopia's 24h
     full cycle is due. RV(full_maintenance) and the per-repository advice explain this and C(fullMaintenanceInterval)
     (Velero 1.16+). Running kopia directly is a manual path documented in C(docs/runbooks/repo-maintenance.md)."
@@ -68,12 +75,16 @@ options:
     description:
       - Names of BackupRepositories to maintain.
       - Together with O(volume_namespaces), a repository is selected when it matches either; when both are empty
-        every BackupRepository is selected. Names that do not exist are reported as V(skipped).
+        every BackupRepository is selected.
+      - A name that matches no BackupRepository fails the task before anything is changed, listing the names that
+        exist (a typo must not pass as "nothing to do").
     type: list
     elements: str
     default: []
   volume_namespaces:
-    description: Select the BackupRepositories whose C(spec.volumeNamespace) is one of these namespaces.
+    description:
+      - Select the BackupRepositories whose C(spec.volumeNamespace) is one of these namespaces.
+      - A namespace that no BackupRepository has fails the task before anything is changed.
     type: list
     elements: str
     default: []
@@ -161,11 +172,16 @@ options:
     type: str
     default: velero-repo-maintenance
   velero_version:
-    description: Velero version, when the server image tag does not tell it (for example a digest-only image).
+    description:
+      - Velero version, when the server image tag does not tell it (for example a digest-only image).
+      - Must be a supported version (1.12.0 to 1.18.x); anything else fails the task.
     type: str
   recommendation:
-    description: A recommendation returned by M(velero_ops.tuning.sizing); its C(maintenance.pod_resources) (or the
-      per-repository entry) is the starting point when there is no O(pod_resources) and no bounded current config.
+    description:
+      - A recommendation returned by M(velero_ops.tuning.sizing); its C(maintenance.pod_resources) (or the
+        per-repository entry) is the starting point when there is no O(pod_resources) and no bounded current config.
+      - The whole task result registered from M(velero_ops.tuning.sizing) is accepted too (its C(recommendation) is
+        used); any other dictionary fails the task.
     type: dict
   sizing:
     description:
@@ -174,12 +190,24 @@ options:
     type: dict
   progress_file:
     description:
-      - File to append one JSON line per progress event to, for C(tail -f) while a long maintenance runs.
-      - Progress is also sent to the system log and returned in RV(progress).
+      - File to append one line per progress event to, for C(tail -f) while a long maintenance runs (also in check
+        mode; the file is on the machine that runs the module, the controller for the role and playbook).
+      - Progress is also sent to the system log and returned in RV(progress). If the file cannot be written the run
+        goes on and a warning says so.
+      - The role C(velero_ops.tuning.repo_maintenance) sets a file by default and prints its path before the run.
     type: path
+  progress_format:
+    description:
+      - "V(json) writes one JSON object per line (C(time), C(repository), C(event)); V(text) writes
+        C(<time> <repository>: <event>), easier to read with C(tail -f)."
+    type: str
+    choices: [json, text]
+    default: json
   fail_on_error:
-    description: Fail the task when a repository ends V(failed), V(oom_cap_reached) or V(timed_out). The results are
-      returned either way.
+    description:
+      - Fail the task when a repository ends V(failed), V(oom_cap_reached) or V(timed_out). The results are returned
+        either way.
+      - A temporary change that could not be put back (RV(unrestored)) fails the task regardless.
     type: bool
     default: true
 notes:
@@ -188,7 +216,8 @@ notes:
   - "The ConfigMap change is persistent by design: the memory limit that succeeded stays, so Velero's hourly runs
     keep working. When the whole ladder fails the last limit tried stays. When the ConfigMap is managed by Helm, put
     the values into the chart values too (see RV(actions_required))."
-  - "The worst-case run time of one repository is the number of ladder rungs times O(timeout)."
+  - "The worst-case run time of one repository is the number of ladder rungs times O(timeout), times three when
+    Velero keeps starting Jobs with the previous limit (extra attempts)."
 seealso:
   - name: Runbook
     description: Repository maintenance runbook (docs/runbooks/repo-maintenance.md in the collection).
@@ -229,7 +258,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 results:
-  description: One item per selected repository (and per requested name that does not exist).
+  description: One item per selected repository.
   returned: always
   type: list
   elements: dict
@@ -241,9 +270,15 @@ results:
       description: V(succeeded), V(failed), V(oom_cap_reached), V(timed_out) or V(skipped) (also in check mode).
       type: str
     attempts:
-      description: One item per maintenance Job, in order. C(memory_limit) is the Job's memory limit (V(0) = none);
-        C(outcome) is V(succeeded), V(failed), V(oom_killed) or V(timed_out); also C(job), C(pod), C(reason),
-        C(exit_code), C(duration_seconds), C(index_blobs), C(kopia_mode), C(recent_maintenance), C(message).
+      description:
+        - One item per maintenance Job, in order. C(memory_limit) is the Job's memory limit (V(0) = none);
+          C(outcome) is V(succeeded), V(failed), V(oom_killed), V(evicted) (the kubelet evicted the pod because the
+          node ran low on memory; treated like V(oom_killed)) or V(timed_out).
+        - C(planned_memory_limit) is the rung the module had written; C(extra) is V(true) when the Job had another
+          limit (Velero started it before the ConfigMap change) - it is followed but does not count as the rung.
+        - Also C(job), C(pod), C(reason) (container termination reason), C(exit_code), C(pod_reason) and
+          C(pod_message) (the pod's own status, for example C(Evicted)), C(duration_seconds), C(index_blobs),
+          C(kopia_mode), C(recent_maintenance), C(message).
       type: list
       elements: dict
     index_blobs:
@@ -319,6 +354,42 @@ restored:
   returned: always
   type: list
   elements: str
+unrestored:
+  description:
+    - Temporary changes that could not be put back (for example the API answered 503 at the end). The task fails
+      and its C(msg) names each of them. C(command) puts the value back by hand; run it only if C(field) still holds
+      C(temporary_value) (Velero may have written a newer value since).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    repository:
+      description: BackupRepository name.
+      type: str
+    field:
+      description: C(status.lastMaintenanceTime) or C(spec.maintenanceFrequency).
+      type: str
+    original:
+      description: The value before the run.
+      type: raw
+    temporary_value:
+      description: What the module wrote (null or V(1m)).
+      type: raw
+    command:
+      description: C(kubectl -n <namespace> patch backuprepository <name> --type merge -p '...') that restores it.
+      type: str
+    error:
+      description: Why the restore failed.
+      type: str
+  sample:
+    - repository: payments-default-kopia
+      field: status.lastMaintenanceTime
+      original: "2024-12-03T07:00:00Z"
+      temporary_value: null
+      command: >-
+        kubectl -n velero patch backuprepository payments-default-kopia --type merge
+        -p '{"status":{"lastMaintenanceTime":"2024-12-03T07:00:00Z"}}'
+      error: "PATCH ...: the Kubernetes API ... kept answering 503"
 progress:
   description: Timestamped progress events.
   returned: always
@@ -343,7 +414,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _maintenance
-from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_args import auth_argspec
+from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_args import auth_argspec, kubeconfig_secrets
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_run import MaintenanceRunner, RunnerError
 
 try:
@@ -413,27 +484,49 @@ def argument_spec() -> dict[str, t.Any]:
         recommendation={"type": "dict"},
         sizing={"type": "dict"},
         progress_file={"type": "path"},
+        progress_format={"type": "str", "choices": ["json", "text"], "default": "json"},
         fail_on_error={"type": "bool", "default": True},
     )
     return spec
 
 
-def _progress_writer(module: AnsibleModule, path: str | None) -> t.Callable[[dict[str, t.Any]], None]:
-    def write(entry: dict[str, t.Any]) -> None:
-        text = f"repo_maintenance: {entry.get('repository') or '-'}: {entry['event']}"
+class _Module(AnsibleModule):
+    """AnsibleModule that hides the credentials of a kubeconfig mapping (only those) from every output,
+    including the invocation logged while the arguments are validated."""
+
+    def _load_params(self) -> None:
+        super()._load_params()
+        self.no_log_values.update(kubeconfig_secrets((self.params or {}).get("kubeconfig")))
+
+
+class ProgressWriter:
+    """Progress to the system log and, when asked, appended to a file (JSON lines or text lines for
+    ``tail -f``). Writing the file never stops maintenance: a failure becomes one warning."""
+
+    def __init__(self, module: AnsibleModule, path: str | None, text: bool) -> None:
+        self.module = module
+        self.path = path
+        self.text = text
+        self.problem: str | None = None
+
+    def __call__(self, entry: dict[str, t.Any]) -> None:
+        line = f"{entry['time']} {entry.get('repository') or '-'}: {entry['event']}"
         try:
-            module.log(text)
+            self.module.log(f"repo_maintenance: {line}")
         except Exception:  # syslog/journal unavailable: progress still goes to the result and the file
             pass
-        if path:
-            with open(path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(entry, sort_keys=True) + "\n")
+        if not self.path or self.problem:
+            return
+        try:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write((line if self.text else json.dumps(entry, sort_keys=True)) + "\n")
                 handle.flush()
-    return write
+        except OSError as exc:
+            self.problem = f"progress_file {self.path}: {exc}; progress is only in the result"
 
 
 def main() -> t.NoReturn:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = _Module(argument_spec=argument_spec(), supports_check_mode=True)
     if not _kube.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=_kube.KUBERNETES_IMPORT_ERROR)
     try:
@@ -443,33 +536,48 @@ def main() -> t.NoReturn:
         module.fail_json(msg=str(exc))
     guard = SignalGuard()
     guard.install()
-    runner = MaintenanceRunner(client, options, check_mode=module.check_mode,
-                               on_progress=_progress_writer(module, module.params["progress_file"]),
+    progress = ProgressWriter(module, module.params["progress_file"], module.params["progress_format"] == "text")
+    runner = MaintenanceRunner(client, options, check_mode=module.check_mode, on_progress=progress,
                                shield=guard.shield, recommend=_recommend)
     try:
         report = runner.run()
     except MaintenanceInterrupted:
         _fail(module, f"interrupted by signal {guard.received}; temporary changes restored: "
-                      f"{len(runner.report['restored'])}", runner)
+                      f"{len(runner.report['restored'])}", runner, progress)
     except (RunnerError, _kube.KubeAPIError, ValueError) as exc:
         message = str(exc)
         if isinstance(exc, _kube.KubeForbidden):
             message += " (docs/rbac/repo-maintenance-role.yaml lists every permission the module needs)"
-        _fail(module, message, runner)
+        _fail(module, message, runner, progress)
     finally:
         client.close()
-    result = _result(module, report, runner)
+    result = _result(module, report, runner, progress)
     unsuccessful = [r for r in report["results"] if r["outcome"] in _UNSUCCESSFUL]
+    problems = []
     if unsuccessful and module.params["fail_on_error"]:
-        names = ", ".join(f"{r['name']} ({r['outcome']})" for r in unsuccessful)
-        module.fail_json(msg=f"repository maintenance did not succeed for {names}", **result)
+        problems.append("repository maintenance did not succeed for "
+                        + ", ".join(f"{r['name']} ({r['outcome']})" for r in unsuccessful))
+    if report["unrestored"]:
+        problems.append(_unrestored_text(report["unrestored"]))
+    if problems:
+        module.fail_json(msg="; ".join(problems), **result)
     module.exit_json(**result)
 
 
-def _result(module: AnsibleModule, report: dict[str, t.Any], runner: MaintenanceRunner) -> dict[str, t.Any]:
+def _unrestored_text(unrestored: t.Sequence[t.Mapping[str, t.Any]]) -> str:
+    """Temporary changes that are still in place, with the command that puts each back."""
+    return "temporary changes NOT restored (see unrestored): " + "; ".join(
+        f"{u['repository']} {u['field']} (was {json.dumps(u['original'])}; if it is still "
+        f"{json.dumps(u['temporary_value'])}, run: {u['command']})" for u in unrestored)
+
+
+def _result(module: AnsibleModule, report: dict[str, t.Any], runner: MaintenanceRunner,
+            progress: ProgressWriter) -> dict[str, t.Any]:
     result = dict(report)
     for warning in result.pop("warnings", []):
         module.warn(warning)
+    if progress.problem:
+        module.warn(progress.problem)
     result.pop("diff", None)
     result.setdefault("summary", _maintenance.summary_lines(result.get("results") or []))
     if module._diff:
@@ -477,8 +585,10 @@ def _result(module: AnsibleModule, report: dict[str, t.Any], runner: Maintenance
     return result
 
 
-def _fail(module: AnsibleModule, message: str, runner: MaintenanceRunner) -> t.NoReturn:
-    module.fail_json(msg=message, **_result(module, runner.report, runner))
+def _fail(module: AnsibleModule, message: str, runner: MaintenanceRunner, progress: ProgressWriter) -> t.NoReturn:
+    if runner.report["unrestored"]:
+        message += "; " + _unrestored_text(runner.report["unrestored"])
+    module.fail_json(msg=message, **_result(module, runner.report, runner, progress))
 
 
 if __name__ == "__main__":

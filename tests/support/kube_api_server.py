@@ -102,6 +102,7 @@ class _Fault:
     headers: dict[str, str]
     body: t.Any
     delay: float
+    apply: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -357,15 +358,20 @@ class KubeAPITestServer:
             self._denies.append(_Deny(verb, group, plural, namespace))
 
     def inject(self, method: str, path_regex: str, status: int, *, times: int | None = 1,
-               headers: t.Mapping[str, str] | None = None, body: t.Any = None, delay: float = 0.0) -> None:
+               headers: t.Mapping[str, str] | None = None, body: t.Any = None, delay: float = 0.0,
+               apply: bool = False) -> None:
         """Answer the next ``times`` matching requests (``None`` = all) with ``status``.
 
-        ``method`` may be ``*``. ``status=0`` closes the connection without an answer.
+        ``method`` may be ``*``. ``status=0`` closes the connection without an answer; with
+        ``apply=True`` the request is carried out first (a write takes effect) and only its answer is
+        lost, as when a connection breaks after the API server committed the change.
         ``delay`` sleeps before answering (for client timeouts).
         """
+        if apply and status != 0:
+            raise ValueError("apply=True is a lost answer: use it with status=0")
         with self._lock:
             self._faults.append(_Fault(method.upper(), re.compile(path_regex), status, times,
-                                       dict(headers or {}), body, delay))
+                                       dict(headers or {}), body, delay, apply))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -894,6 +900,11 @@ class _Handler(BaseHTTPRequestHandler):
             if fault.delay:
                 time.sleep(fault.delay)
             if fault.status == 0:
+                if fault.apply:
+                    try:
+                        self._route(method, path, query, headers, body)
+                    except _StopRequest:
+                        pass  # the request failed on the server; its answer is lost all the same
                 self._record_once(0)
                 self.close_connection = True
                 return 0

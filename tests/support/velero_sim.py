@@ -15,15 +15,24 @@ What it does, per Velero version (velero.md sections 3.4-3.5, 4.2):
   ``--repo-maintenance-job-configmap`` (``<ns>-<bsl>-<type>`` key, else ``global``; 1.15+), else
   from the ``--maintenance-job-*`` flags (1.14-1.16); one Job at a time;
 - the Job then succeeds, fails, is OOMKilled (when its memory limit is below the scenario's
-  ``oom_below``, or unbounded) or hangs, per scenario; the pod log is served;
+  ``oom_below``, or unbounded), is evicted under node memory pressure (when its memory request is
+  below ``evict_below``: the kubelet evicts pods using more than their request first) or hangs, per
+  scenario; the pod log is served;
 - results are recorded like the real controller: 1.16+ ``recentMaintenance`` (last 3) and
   ``lastMaintenanceTime`` = Job completion; 1.14/1.15 ``lastMaintenanceTime`` = reconcile start on
   success, ``status.message`` on failure.
 
 Deliberate simplifications: the real controller reacts to spec changes at once and to anything
-else every 5 minutes; the simulator looks every ``tick`` seconds. After a failed Job it waits for a
-write to the repository or the maintenance ConfigMap (or ``resync`` seconds) before trying again,
-which is what the 5-minute period gives a client that is quicker than 5 minutes.
+else every 5 minutes; the simulator looks every ``tick`` seconds. What happens after a failed Job
+(the repository is still due: a failure never updates ``lastMaintenanceTime``) is the ``retry`` mode:
+
+- ``retry="on_change"`` (default): wait for a write to the repository or the maintenance ConfigMap
+  (or ``resync`` seconds) before the next Job - a client that is quicker than the 5-minute period;
+- ``retry="immediate"``: the next Job starts at the next tick, with whatever the ConfigMap says at
+  that moment - Velero's periodic enqueue fired while the failed Job ran, so the controller
+  reconciles the repository again as soon as it has recorded the failure. A client must then cope
+  with a Job that got the previous memory limit. Ladder tests use this mode, so the default's
+  friendlier timing cannot hide that.
 """
 
 from __future__ import annotations
@@ -59,6 +68,7 @@ class Scenario:
     kopia_mode: str = "quick"  # logged as "Running <mode> maintenance..."
     run_seconds: float = 0.05  # how long a Job runs before it ends
     fail_message: str = "failed to open repository: unable to read format blob"
+    evict_below: int | None = None  # bytes; a Job with a lower (or no) memory request is evicted (node memory pressure)
 
 
 @dataclasses.dataclass
@@ -68,10 +78,11 @@ class JobRecord:
     name: str
     repository: str
     memory_limit: str
-    result: str | None = None  # succeeded | failed | oom_killed | None while running
+    result: str | None = None  # succeeded | failed | oom_killed | evicted | None while running
     reconcile_start: float = 0.0
     finish_at: float = float("inf")
     scenario: Scenario = dataclasses.field(default_factory=Scenario)
+    memory_request: str = "0"
 
 
 def _now_text(epoch: float | None = None) -> str:
@@ -111,8 +122,13 @@ def _memory_bytes(text: str) -> int:
 class VeleroSim:
     """Install Velero objects into a ``KubeAPITestServer`` and run its maintenance controller."""
 
+    RETRY_MODES = ("on_change", "immediate")
+
     def __init__(self, server: KubeAPITestServer, version: str = "1.16.2", *, namespace: str = "velero",
-                 tick: float = 0.01, resync: float = 30.0) -> None:
+                 tick: float = 0.01, resync: float = 30.0, retry: str = "on_change") -> None:
+        if retry not in self.RETRY_MODES:
+            raise ValueError(f"retry: expected one of {self.RETRY_MODES}, got {retry!r}")
+        self.retry = retry
         self.server = server
         self.version = version
         self.minor = int(version.split(".")[1])
@@ -251,9 +267,12 @@ class VeleroSim:
         now = time.time()
         running = self._running()
         if running is not None:
-            if now >= running.finish_at:
-                self._finish(running)
-            return  # the controller blocks on the running Job: one maintenance at a time
+            if now < running.finish_at:
+                return  # the controller blocks on the running Job: one maintenance at a time
+            self._finish(running)
+            if self.retry != "immediate":
+                return
+            # The periodic enqueue fired while the Job ran: reconcile again right after recording the result.
         for repo in self._list(VELERO_V1, "BackupRepository"):
             name = repo["metadata"]["name"]
             if not self._due(repo, now) or self._is_blocked(repo):
@@ -286,9 +305,11 @@ class VeleroSim:
         return None
 
     def _is_blocked(self, repo: t.Mapping[str, t.Any]) -> bool:
-        """After a failure, wait for a write to the repository or the ConfigMap (or ``resync``)."""
+        """After a failure, wait for a write to the repository or the ConfigMap (or ``resync``); in the
+        ``immediate`` retry mode never."""
         blocked = self._blocked.get(repo["metadata"]["name"])
-        if blocked is None:
+        if blocked is None or self.retry == "immediate":
+            self._blocked.pop(repo["metadata"]["name"], None)
             return False
         repo_rv, cm_rv, since = blocked
         if repo["metadata"].get("resourceVersion") != repo_rv or self._configmap_rv() != cm_rv \
@@ -379,16 +400,19 @@ class VeleroSim:
                                                                   "state": {"running": {"startedAt": _now_text(now)}}}]},
         })
         finish_at = float("inf") if scenario.outcome == "hang" else now + scenario.run_seconds
-        self.jobs.append(JobRecord(job_name, name, resources.get("memoryLimit", "0"), None, now, finish_at, scenario))
+        self.jobs.append(JobRecord(job_name, name, resources.get("memoryLimit", "0"), None, now, finish_at, scenario,
+                                   resources.get("memoryRequest", "0")))
 
-    def _log(self, record: JobRecord, oom: bool) -> str:
+    def _log(self, record: JobRecord, oom: bool, evicted: bool = False) -> str:
         scenario = record.scenario
         lines = [f'time="{_now_text()}" level=info msg="Start to maintenance repo" repo={record.repository}\n',
                  f'time="{_now_text()}" level=info msg="Running {scenario.kopia_mode} maintenance..." '
                  f'logModule=kopia/kopia/format\n']
         if scenario.index_blobs is not None:
             lines.append(INDEX_BLOB_LOG.format(time=_now_text(), count=scenario.index_blobs))
-        if oom:
+        if evicted:
+            pass  # killed by the kubelet mid-run: the log just stops
+        elif oom:
             lines.append(f'time="{_now_text()}" level=warning msg="unable to create memory-mapped segment: unable to '
                          f'create memory-mapped file: open : no such file or directory" logModule=kopia/bigmap\n')
         elif scenario.outcome == "fail":
@@ -401,12 +425,25 @@ class VeleroSim:
         now = time.time()
         scenario = record.scenario
         limit = _memory_bytes(record.memory_limit or "0")
+        request = _memory_bytes(record.memory_request or "0")
         oom = scenario.oom_below is not None and (limit == 0 or limit < scenario.oom_below)
-        succeeded = not oom and scenario.outcome == "succeed"
-        record.result = "oom_killed" if oom else ("succeeded" if succeeded else "failed")
+        evicted = not oom and scenario.evict_below is not None and request < scenario.evict_below
+        succeeded = not oom and not evicted and scenario.outcome == "succeed"
+        record.result = "oom_killed" if oom else ("evicted" if evicted else ("succeeded" if succeeded else "failed"))
         pod_name = f"{record.name}-pod"
-        self.server.set_pod_log(self.namespace, pod_name, self._log(record, oom))
-        if oom:
+        self.server.set_pod_log(self.namespace, pod_name, self._log(record, oom, evicted))
+        pod_status: dict[str, t.Any] = {}
+        if evicted:
+            # What the kubelet writes for a node-pressure eviction (the container is killed, exit 137).
+            terminated = {"exitCode": 137, "reason": "Error", "startedAt": _now_text(record.reconcile_start),
+                          "finishedAt": _now_text(now)}
+            pod_status = {"reason": "Evicted", "message": (
+                "The node was low on resource: memory. Threshold quantity: 100Mi, available: 64Mi. Container "
+                f"velero-repo-maintenance-container was using {record.memory_limit or '3Gi'}, request is "
+                f"{record.memory_request or '0'}, has larger consumption of memory. "),
+                "conditions": [{"type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet",
+                                "message": "The node was low on resource: memory."}]}
+        elif oom:
             terminated = {"exitCode": 137, "reason": "OOMKilled", "startedAt": _now_text(record.reconcile_start),
                           "finishedAt": _now_text(now)}
         elif succeeded:
@@ -418,7 +455,7 @@ class VeleroSim:
         pod_phase = "Succeeded" if succeeded else "Failed"
         self.server.patch_object(self._rtype("v1", "Pod"), self.namespace, pod_name, {"status": {
             "phase": pod_phase, "containerStatuses": [{"name": "velero-repo-maintenance-container", "ready": False,
-                                                       "state": {"terminated": terminated}}]}})
+                                                       "state": {"terminated": terminated}}], **pod_status}})
         if succeeded:
             job_status = {"active": None, "succeeded": 1, "completionTime": _now_text(now),
                           "conditions": [{"type": "Complete", "status": "True"}]}
@@ -428,7 +465,7 @@ class VeleroSim:
         self.server.patch_object(self._rtype("batch/v1", "Job"), self.namespace, record.name, {"status": job_status})
         if succeeded:
             self._record_success(record, now)
-        elif oom:
+        elif oom or evicted:
             message = (OOM_FAILURE_MESSAGE if self.minor >= 16 else
                        f"error to wait for maintenance job complete: maintenance job {self.namespace}/{record.name} failed")
             self._record_failure(record.repository, message, record.reconcile_start, now)

@@ -5,7 +5,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -215,3 +219,56 @@ def test_bad_options_fail_with_the_option_named(kube_server, kubeconfig_path, mo
     for result in (bad_scope, bad_host, bad_page):
         _no_traceback(result)
     assert kube_server.requests == []
+
+
+def test_bad_velero_version_fails_cleanly(kube_server, kubeconfig_path, module_runner):
+    vc.populate(kube_server)
+    word, future = module_runner.run({"kubeconfig": str(kubeconfig_path), "velero_version": "x"},
+                                     {"kubeconfig": str(kubeconfig_path), "velero_version": "1.99.0"})
+    assert word["failed"] is True and word["msg"].startswith("velero_version: expected a Velero version")
+    assert future["failed"] is True
+    assert future["msg"] == "velero_version: Velero 1.99.0 is not supported; supported versions are 1.12.0 to 1.18.x"
+    for result in (word, future):
+        _no_traceback(result)
+    assert kube_server.requests == []
+
+
+def test_kubeconfig_environment_variable_is_the_default_kubeconfig(kube_server, kubeconfig_path, module_runner):
+    vc.populate(kube_server)
+    (result,) = module_runner.run({}, env={"KUBECONFIG": f"/nonexistent/first:{kubeconfig_path}"})
+    assert not result.get("failed"), result.get("msg")
+    assert result["velero"]["version"] == "1.16.0"
+
+
+def _module_json(args: dict, tmp_path: Path) -> tuple[str, dict]:
+    """Run the module the way Ansible's executor does (arguments in, JSON out) and return its raw stdout."""
+    repo = Path(__file__).resolve().parents[3]
+    env = dict(os.environ, PYTHONPATH=str(repo / ".build" / "collections"))
+    process = subprocess.run([sys.executable, "-m", "ansible_collections.velero_ops.tuning.plugins.modules.cluster_facts",
+                              json.dumps({"ANSIBLE_MODULE_ARGS": args})], capture_output=True, text=True, env=env,
+                             cwd=str(tmp_path), timeout=120, check=False)
+    return process.stdout, json.loads(process.stdout)
+
+
+def test_kubeconfig_mapping_hides_its_token_and_nothing_else(kube_server, kubeconfig_path, tmp_path):
+    """A kubeconfig passed as a mapping (e.g. from a vault) is full of ordinary words ("default", cluster names):
+    hiding the whole option would mask them in every result. Only its credentials are hidden."""
+    vc.populate(kube_server)
+    config = yaml.safe_load(kubeconfig_path.read_text(encoding="utf-8"))
+    token = config["users"][0]["user"]["token"]
+    assert config["contexts"][0]["context"]["namespace"] == "default"
+    raw, result = _module_json({"kubeconfig": config}, tmp_path)
+    assert not result.get("failed"), result.get("msg")
+    assert token not in raw  # not in the invocation echoed back, not anywhere
+    assert "********" not in raw  # nothing else was masked
+    echoed = result["invocation"]["module_args"]["kubeconfig"]
+    assert echoed["users"][0]["user"]["token"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+    assert echoed["clusters"][0]["cluster"]["server"] == kube_server.url
+    assert result["data"]["largest_repository_key"] == "shop-default-kopia"
+    assert result["kubernetes"]["version"].startswith("v1.")
+    assert result["velero"]["backup_storage_locations"][0]["name"] == "default"
+    assert result["invocation"]["module_args"]["kubeconfig"]["contexts"][0]["context"]["namespace"] == "default"
+    # A failure message quotes a kubeconfig path as it is (it is no secret).
+    missing = tmp_path / "missing-kubeconfig"
+    raw_failure, failure = _module_json({"kubeconfig": str(missing)}, tmp_path)
+    assert failure["failed"] is True and str(missing) in failure["msg"]

@@ -50,9 +50,47 @@ def test_untagged_image_needs_velero_version_for_drift(kube_server, tmp_path):
     facts = _gather(kube_server, tmp_path)
     assert facts["velero"]["version"] is None and facts["drift"] == []
     assert any("set velero_version" in w for w in facts["velero"]["warnings"])
+    assert facts["partial"] is True and any(e["what"] == "Velero version" for e in facts["errors"])
     pinned = _gather(kube_server, tmp_path, velero_version="1.16.0")
-    assert pinned["velero"]["version"] == "1.16.0"
+    assert pinned["velero"]["version"] == "1.16.0" and pinned["partial"] is False
     assert "server.client_qps" in {d["setting"] for d in pinned["drift"]}
+
+
+@pytest.mark.parametrize(("image", "version"), [
+    ("velero/velero:v1.99.0", "1.99.0"),  # a tag this collection does not know: tolerated, no drift
+    ("velero/velero:v2.0.0-rc.1", "2.0.0-rc.1"),
+])
+def test_unsupported_image_tag_is_tolerated_as_partial(kube_server, tmp_path, image, version):
+    vc.populate(kube_server)
+    deployment = kube_server.get("apps/v1", "Deployment", "velero", "velero")
+    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    kube_server.put(deployment)
+    facts = _gather(kube_server, tmp_path)
+    assert facts["velero"]["version"] == version and facts["drift"] == [] and facts["recommendation"] is None
+    assert facts["partial"] is True
+    [error] = [e for e in facts["errors"] if e["what"] == "Velero version"]
+    assert "is not supported; supported versions are 1.12.0 to 1.18.x" in error["message"]
+    assert any("set velero_version to compute drift" in w for w in facts["velero"]["warnings"])
+
+
+def test_release_candidate_tags_are_reported_and_sized(kube_server, tmp_path):
+    vc.populate(kube_server)
+    deployment = kube_server.get("apps/v1", "Deployment", "velero", "velero")
+    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "velero/velero:v1.16.2-rc.1"
+    kube_server.put(deployment)
+    facts = _gather(kube_server, tmp_path)
+    assert facts["velero"]["version"] == "1.16.2-rc.1" and facts["partial"] is False
+    assert facts["drift"] and facts["recommendation"] is not None
+
+
+@pytest.mark.parametrize(("version", "message"), [
+    ("x", r"velero_version: expected a Velero version such as 1.14.0 or v1.16.2 \(1.12.0 to 1.18.x\), got 'x'"),
+    ("1.99.0", "velero_version: Velero 1.99.0 is not supported; supported versions are 1.12.0 to 1.18.x"),
+])
+def test_invalid_velero_version_option_is_rejected_before_any_request(kube_server, version, message):
+    with pytest.raises(ValueError, match=message):
+        FactsRequest(velero_version=version)
+    assert kube_server.requests == []
 
 
 def test_velero_1_12_maintenance_runs_in_the_server(kube_server, tmp_path):

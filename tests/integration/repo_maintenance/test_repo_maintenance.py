@@ -7,10 +7,21 @@ server, with tests/support/velero_sim.py playing Velero's BackupRepository contr
 from __future__ import annotations
 
 import json
+import sys
+import threading
+import time
 
 import pytest
+import yaml
 
 from support.velero_sim import Scenario
+
+from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import parse_memory
+
+
+def m_bytes(quantity: str) -> int:
+    return parse_memory(quantity, "memory_limit")
+
 
 pytestmark = pytest.mark.slow
 
@@ -270,19 +281,40 @@ def test_unreferenced_configmap_is_created_and_the_flag_reported(make_sim, run_m
     rbac_allows(kube_server.requests)
 
 
-def test_selection_and_missing_names(make_sim, run_module) -> None:
+def test_selection(make_sim, run_module) -> None:
     sim = make_sim("1.16.2")
     sim.install()
     sim.add_repository("payments")
     sim.add_repository("ledger")
     sim.add_repository("web")
     with sim:
-        result, _run = run_module({**FAST, "repositories": ["web-default-kopia", "nope"], "volume_namespaces": ["ledger"],
-                                   "pod_resources": {"memoryLimit": "1Gi"}, "fail_on_error": False})
+        result, _run = run_module({**FAST, "repositories": ["web-default-kopia"], "volume_namespaces": ["ledger"],
+                                   "pod_resources": {"memoryLimit": "1Gi"}})
     outcomes = {item["name"]: item["outcome"] for item in result["results"]}
-    assert outcomes == {"nope": "skipped", "ledger-default-kopia": "succeeded", "web-default-kopia": "succeeded"}
+    assert outcomes == {"ledger-default-kopia": "succeeded", "web-default-kopia": "succeeded"}
     assert sorted(job.repository for job in sim.jobs) == ["ledger-default-kopia", "web-default-kopia"]
     assert len(result["repositories"]) == 3
+
+
+@pytest.mark.parametrize(("selection", "message"), [
+    ({"repositories": ["web-default-kopia", "payments-defualt-kopia"]},
+     "repositories: no BackupRepository named 'payments-defualt-kopia' in namespace velero; "
+     "found: ledger-default-kopia, payments-default-kopia, web-default-kopia"),
+    ({"volume_namespaces": ["ledgr"]},
+     "volume_namespaces: no BackupRepository with volume namespace 'ledgr' in namespace velero; "
+     "found volume namespaces: ledger, payments, web"),
+])
+def test_a_name_that_matches_nothing_fails_before_any_change(
+        make_sim, run_module, kube_server, selection, message) -> None:
+    sim = make_sim("1.16.2")
+    sim.install()
+    for namespace in ("payments", "ledger", "web"):
+        sim.add_repository(namespace)
+    with sim:
+        result, run = run_module({**FAST, **selection, "pod_resources": {"memoryLimit": "1Gi"}})
+    assert result["failed"] is True and result["msg"] == message
+    assert result["results"] == [] and writes(kube_server) == [] and sim.jobs == []
+    assert "failed=0" in run.stdout  # the test playbook ignores errors; the module itself failed
 
 
 def test_read_only_location_and_busy_repository_are_skipped(make_sim, run_module) -> None:
@@ -332,3 +364,162 @@ def test_without_any_starting_resources_there_is_no_ladder(make_sim, run_module)
     assert [(a["memory_limit"], a["outcome"]) for a in item["attempts"]] == [("0", "oom_killed")]
     assert "no memory limit to start a ladder from" in item["message"]
     assert sim.configmap() is None  # nothing to write
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Velero's timing: a failed repository is retried at once (the 5-minute periodic enqueue fired meanwhile), so the
+# next Job may start with the previous ConfigMap limit, before the module has written the next rung.
+
+
+def planned(item: dict) -> list[tuple[str, str]]:
+    return [(a["memory_limit"], a["outcome"]) for a in item["attempts"] if not a["extra"]]
+
+
+def test_ladder_follows_jobs_started_with_the_previous_limit(make_sim, run_module, rbac_allows, kube_server) -> None:
+    sim = make_sim("1.16.2", retry="immediate")
+    sim.install()
+    name = sim.add_repository("archive", scenario=Scenario(oom_below=2 * Gi, run_seconds=0.3))
+    with sim:
+        result, _run = run_module({**FAST, "timeout": 10, "pod_resources": {"memoryRequest": "1Gi", "memoryLimit": "1Gi"},
+                                   "memory_cap": "2Gi"})
+        sim_jobs = [(job.name, job.memory_limit, job.result) for job in sim.jobs]
+    assert not result.get("failed"), result.get("msg")
+    [item] = result["results"]
+    # The cap (2Gi) was really tried, and succeeded: not "oom_cap_reached" after Jobs that had 1Gi and 1536Mi.
+    assert item["outcome"] == "succeeded", item["message"]
+    assert planned(item) == [("1Gi", "oom_killed"), ("1536Mi", "oom_killed"), ("2Gi", "succeeded")]
+    extras = [a for a in item["attempts"] if a["extra"]]
+    assert extras, "the immediate retry must have started a Job with the previous limit"
+    for extra in extras:
+        assert extra["outcome"] == "oom_killed"
+        assert Gi <= m_bytes(extra["memory_limit"]) < m_bytes(extra["planned_memory_limit"])
+        assert "not the planned" in extra["message"]
+    # Every Job Velero started was followed (none left behind unseen), and their limits are what the report says.
+    followed = {a["job"]: a["memory_limit"] for a in item["attempts"]}
+    assert {job: limit for job, limit, _result in sim_jobs} == followed
+    assert all(job_result is not None for _job, _limit, job_result in sim_jobs)
+    assert len(item["attempts"]) <= 3 * 3  # bounded: at most two extra attempts per rung
+    assert f"{name}: succeeded; attempts [1Gi: oom_killed, 1Gi (planned 1536Mi): oom_killed" in result["summary"][0]
+    rbac_allows(kube_server.requests)
+
+
+def test_cap_is_only_reached_when_the_cap_itself_ran_out_of_memory(make_sim, run_module) -> None:
+    sim = make_sim("1.17.1", retry="immediate")
+    sim.install()
+    sim.add_repository("archive", scenario=Scenario(oom_below=100 * Gi, run_seconds=0.3))
+    with sim:
+        result, _run = run_module({**FAST, "timeout": 10, "pod_resources": {"memoryRequest": "1Gi", "memoryLimit": "1Gi"},
+                                   "memory_cap": "2Gi"})
+    [item] = result["results"]
+    assert item["outcome"] == "oom_cap_reached"
+    assert planned(item) == [("1Gi", "oom_killed"), ("1536Mi", "oom_killed"), ("2Gi", "oom_killed")]
+    assert any(a["extra"] for a in item["attempts"])
+    assert "memory_cap 2Gi reached" in item["message"]
+    assert result["failed"] is True and "(oom_cap_reached)" in result["msg"]
+
+
+def test_node_memory_pressure_eviction_climbs_the_ladder(make_sim, run_module) -> None:
+    sim = make_sim("1.16.2")
+    sim.install()
+    # Evicted while the request is below 1536Mi: the kubelet evicts pods using more than their request first.
+    sim.add_repository("payments", scenario=Scenario(evict_below=1536 * 2**20))
+    with sim:
+        result, _run = run_module({**FAST, "pod_resources": {"memoryRequest": "1Gi", "memoryLimit": "2Gi"},
+                                   "memory_cap": "4Gi"})
+    assert not result.get("failed"), result.get("msg")
+    [item] = result["results"]
+    assert item["outcome"] == "succeeded"
+    assert [(a["memory_limit"], a["outcome"]) for a in item["attempts"]] == [("2Gi", "evicted"), ("3Gi", "succeeded")]
+    first = item["attempts"][0]
+    assert first["pod_reason"] == "Evicted" and "low on resource: memory" in first["pod_message"]
+    assert "evicted because the node ran low on memory" in first["message"]
+    assert [(job.memory_request, job.result) for job in sim.jobs] == [("1Gi", "evicted"), ("1536Mi", "succeeded")]
+    assert any("evicted (node low on memory) at memory limit 2Gi; raising to 3Gi" in p["event"]
+               for p in result["progress"])
+
+
+def test_original_time_survives_a_lost_patch_response(make_sim, run_module, kube_server) -> None:
+    """The trigger PATCH is applied but its answer is lost; the client's retry of the same body gets 409. The
+    re-read shows the module's own null: the value to restore must still be the one from the first read."""
+    sim = make_sim("1.16.2")
+    sim.install()
+    name = sim.add_repository("payments", scenario=Scenario(outcome="fail"))
+    before = sim.repository(name)["status"]["lastMaintenanceTime"]
+    kube_server.inject("PATCH", f"/backuprepositories/{name}$", 0, apply=True, times=1)
+    with sim:
+        result, _run = run_module({**FAST, "pod_resources": {"memoryLimit": "1Gi"}})
+    [item] = result["results"]
+    assert item["outcome"] == "failed"
+    patches = [r.status for r in kube_server.requests if r.method == "PATCH" and r.path.endswith(f"/{name}")]
+    assert patches[:2] == [0, 409]  # lost answer, then the retried body conflicts with the new resourceVersion
+    assert sim.repository(name)["status"]["lastMaintenanceTime"] == before
+    assert result["restored"] == [f"BackupRepository {name}: status.lastMaintenanceTime restored to {before}"]
+    assert result["unrestored"] == []
+    # Velero may have run and recorded the Job before the module re-read the repository after the 409: its result
+    # is still recognised (the baseline is the read before the trigger).
+    assert item["attempts"][0]["recent_maintenance"]["result"] == "Failed"
+
+
+def test_a_failed_restore_names_the_value_and_the_command(make_sim, run_module, kube_server) -> None:
+    sim = make_sim("1.16.2")
+    sim.install()
+    name = sim.add_repository("payments", scenario=Scenario(outcome="fail", run_seconds=0.5))
+    before = sim.repository(name)["status"]["lastMaintenanceTime"]
+
+    def break_the_api_once_the_job_runs() -> None:
+        deadline = time.time() + 20
+        while not sim.jobs and time.time() < deadline:
+            time.sleep(0.01)
+        kube_server.inject("PATCH", f"/backuprepositories/{name}$", 503, times=None, headers={"Retry-After": "0"})
+
+    breaker = threading.Thread(target=break_the_api_once_the_job_runs, daemon=True)
+    with sim:
+        breaker.start()
+        result, _run = run_module({**FAST, "pod_resources": {"memoryLimit": "1Gi"}, "fail_on_error": False})
+    breaker.join()
+    assert sim.repository(name)["status"].get("lastMaintenanceTime") is None  # really not restored
+    command = (f"kubectl -n velero patch backuprepository {name} --type merge "
+               f"-p '{{\"status\":{{\"lastMaintenanceTime\":\"{before}\"}}}}'")
+    [entry] = result["unrestored"]
+    assert entry["repository"] == name and entry["field"] == "status.lastMaintenanceTime"
+    assert entry["original"] == before and entry["temporary_value"] is None
+    assert entry["command"] == command and "503" in entry["error"]
+    # The task fails (even with fail_on_error: false) and its message carries the command.
+    assert result["failed"] is True and "temporary changes NOT restored" in result["msg"] and command in result["msg"]
+    assert result["restored"] == []
+    # The command's patch really puts the value back.
+    kube_server.clear_faults()
+    body = json.loads(command.split(" -p ", 1)[1].strip("'"))
+    kube_server.patch_object(kube_server._type_for("velero.io/v1", "BackupRepository"), "velero", name, body)
+    assert sim.repository(name)["status"]["lastMaintenanceTime"] == before
+
+
+def test_the_registered_sizing_result_is_accepted_as_recommendation(make_sim, tmp_path, kubeconfig_path) -> None:
+    from support.ansible_run import run_playbook
+
+    sim = make_sim("1.16.2")
+    sim.install()
+    sim.add_repository("payments")
+    output = tmp_path / "result.json"
+    tasks = [
+        {"name": "Size", "velero_ops.tuning.sizing": {"velero_version": "1.16.2", **SIZING}, "register": "sized"},
+        {"name": "Maintain", "velero_ops.tuning.repo_maintenance": {
+            "kubeconfig": str(kubeconfig_path), **FAST, "recommendation": "{{ sized }}"},  # the whole result
+         "register": "maintained", "ignore_errors": True},
+        {"name": "Keep", "ansible.builtin.copy": {"content": "{{ {'sized': sized, 'maintained': maintained} | to_json }}",
+                                                  "dest": str(output), "mode": "0600"}},
+    ]
+    playbook = tmp_path / "pb.yml"
+    playbook.write_text(yaml.safe_dump([{"name": "P", "hosts": "localhost", "connection": "local",
+                                         "gather_facts": False, "vars": {"ansible_python_interpreter": sys.executable},
+                                         "tasks": tasks}]), encoding="utf-8")
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": {}}}}), encoding="utf-8")
+    with sim:
+        run = run_playbook(playbook, inventory, env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}, timeout=120)
+    assert output.exists(), run.stdout[-3000:] + run.stderr[-2000:]
+    kept = json.loads(output.read_text(encoding="utf-8"))
+    expected = kept["sized"]["recommendation"]["maintenance"]["pod_resources"]["memoryLimit"]
+    [item] = kept["maintained"]["results"]
+    assert item["resources_source"] == "sizing recommendation" and item["outcome"] == "succeeded"
+    assert [a["memory_limit"] for a in item["attempts"]] == [expected]

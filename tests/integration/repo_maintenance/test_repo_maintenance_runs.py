@@ -33,7 +33,9 @@ DEFAULT_CALLBACK = {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}
 
 def cluster_inventory(tmp_path: Path, kubeconfig: Path, **host_vars) -> Path:
     path = tmp_path / "clusters.yml"
-    variables = {"ansible_python_interpreter": sys.executable, "velero_kubeconfig": str(kubeconfig), **host_vars}
+    # tune_output_dir: the role's default progress file goes under it (never into the checkout's ./out).
+    variables = {"ansible_python_interpreter": sys.executable, "velero_kubeconfig": str(kubeconfig),
+                 "tune_output_dir": str(tmp_path / "out"), **host_vars}
     path.write_text(yaml.safe_dump({"all": {"children": {"clusters": {"hosts": {"prod": variables}}}}}), encoding="utf-8")
     return path
 
@@ -42,19 +44,45 @@ def test_playbook_success(make_sim, tmp_path, kubeconfig_path) -> None:
     sim = make_sim("1.18.1")
     sim.install(configmap_data={"global": {"keepLatestMaintenanceJobs": 3}})
     name = sim.add_repository("payments", scenario=Scenario(oom_below=3 * Gi, index_blobs=2438))
-    progress = tmp_path / "progress.jsonl"
+    out = tmp_path / "out"
+    # No progress variable: the role's default file under tune_output_dir, announced before the run.
     inventory = cluster_inventory(tmp_path, kubeconfig_path, repo_maintenance_poll_interval=0.05,
                                   repo_maintenance_timeout=5, repo_maintenance_memory_cap="8Gi",
                                   repo_maintenance_pod_resources={"memoryRequest": "1Gi", "memoryLimit": "2Gi"},
-                                  repo_maintenance_progress_file=str(progress))
+                                  tune_output_dir=str(out))
     with sim:
         run = run_playbook(REPO_ROOT / "playbooks" / "maintenance.yml", inventory, env=DEFAULT_CALLBACK, timeout=120)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert f"{name}: succeeded; attempts [2Gi: oom_killed, 3Gi: succeeded]; index blobs 2438" in run.stdout
     assert "fullMaintenanceInterval" in run.stdout  # the advice is shown
     assert [job.memory_limit for job in sim.jobs] == ["2Gi", "3Gi"]
+    progress = out / "prod" / "maintenance-progress.log"
+    announced = run.stdout.index(f"tail -f {progress}")
+    assert announced < run.stdout.index("TASK [velero_ops.tuning.repo_maintenance : Run repository maintenance]")
+    lines = progress.read_text(encoding="utf-8").splitlines()
+    assert any(f"{name}: OOMKilled at memory limit 2Gi; raising to 3Gi" in line for line in lines)
+    assert all(line[:4].isdigit() and line[19] == "Z" for line in lines)  # "<RFC 3339 time> <repo>: <event>"
+
+
+def test_progress_file_json_and_none(make_sim, tmp_path, kubeconfig_path) -> None:
+    sim = make_sim("1.16.2")
+    sim.install()
+    sim.add_repository("payments")
+    progress = tmp_path / "p" / "progress.jsonl"
+    common = {"repo_maintenance_poll_interval": 0.05, "repo_maintenance_timeout": 5,
+              "repo_maintenance_pod_resources": {"memoryLimit": "1Gi"}, "tune_output_dir": str(tmp_path / "out")}
+    with sim:
+        first = run_playbook(REPO_ROOT / "playbooks" / "maintenance.yml",
+                             cluster_inventory(tmp_path, kubeconfig_path, repo_maintenance_progress_file=str(progress),
+                                               repo_maintenance_progress_format="json", **common),
+                             env=DEFAULT_CALLBACK, timeout=120)
+        second = run_playbook(REPO_ROOT / "playbooks" / "maintenance.yml",
+                              cluster_inventory(tmp_path, kubeconfig_path, repo_maintenance_progress_file="", **common),
+                              env=DEFAULT_CALLBACK, timeout=120)
+    assert first.returncode == 0 and second.returncode == 0, first.stdout[-3000:] + second.stdout[-3000:]
     events = [json.loads(line)["event"] for line in progress.read_text(encoding="utf-8").splitlines()]
-    assert any("OOMKilled at memory limit 2Gi; raising to 3Gi" in event for event in events)
+    assert any(event.startswith("Job payments-default-kopia-maintain-job-") for event in events)
+    assert "tail -f" not in second.stdout and not (tmp_path / "out").exists()
 
 
 def test_playbook_fails_the_host_after_the_summary(make_sim, tmp_path, kubeconfig_path) -> None:
@@ -62,7 +90,8 @@ def test_playbook_fails_the_host_after_the_summary(make_sim, tmp_path, kubeconfi
     sim.install()
     name = sim.add_repository("payments", scenario=Scenario(oom_below=100 * Gi))
     inventory = cluster_inventory(tmp_path, kubeconfig_path, repo_maintenance_poll_interval=0.05,
-                                  repo_maintenance_timeout=5, repo_maintenance_pod_resources={"memoryLimit": "1Gi"})
+                                  repo_maintenance_timeout=5, repo_maintenance_pod_resources={"memoryLimit": "1Gi"},
+                                  tune_output_dir=str(tmp_path / "out"))
     with sim:
         run = run_playbook(REPO_ROOT / "playbooks" / "maintenance.yml", inventory, env=DEFAULT_CALLBACK, timeout=120)
     assert run.returncode != 0
@@ -186,7 +215,8 @@ def test_playbook_check_mode_writes_nothing(make_sim, tmp_path, kubeconfig_path,
     sim.install(configmap_data={"global": {"keepLatestMaintenanceJobs": 3}})
     name = sim.add_repository("payments")
     inventory = cluster_inventory(tmp_path, kubeconfig_path, repo_maintenance_poll_interval=0.05,
-                                  repo_maintenance_timeout=5, repo_maintenance_pod_resources={"memoryLimit": "2Gi"})
+                                  repo_maintenance_timeout=5, repo_maintenance_pod_resources={"memoryLimit": "2Gi"},
+                                  tune_output_dir=str(tmp_path / "out"))
     with sim:
         run = run_playbook(REPO_ROOT / "playbooks" / "maintenance.yml", inventory, check=True, diff=True,
                            env=DEFAULT_CALLBACK, timeout=120)
@@ -194,3 +224,65 @@ def test_playbook_check_mode_writes_nothing(make_sim, tmp_path, kubeconfig_path,
     assert f"{name}: skipped - check mode: would apply 2 change(s)" in run.stdout
     assert '"lastMaintenanceTime": null' in run.stdout  # the diff
     assert [r for r in kube_server.requests if r.method != "GET"] == [] and sim.jobs == []
+
+
+def test_playbook_uses_the_controller_python_whatever_the_inventory_says(make_sim, tmp_path, kubeconfig_path) -> None:
+    """A runbook-style inventory (or interpreter discovery) must not pick a Python without the kubernetes library."""
+    sim = make_sim("1.16.2")
+    sim.install()
+    name = sim.add_repository("payments")
+    inventory = cluster_inventory(tmp_path, kubeconfig_path, ansible_python_interpreter="/nonexistent/bin/python3",
+                                  repo_maintenance_poll_interval=0.05, repo_maintenance_timeout=5,
+                                  repo_maintenance_pod_resources={"memoryLimit": "1Gi"},
+                                  tune_output_dir=str(tmp_path / "out"))
+    with sim:
+        run = run_playbook(REPO_ROOT / "playbooks" / "maintenance.yml", inventory, env=DEFAULT_CALLBACK, timeout=120)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert f"{name}: succeeded" in run.stdout
+
+
+def test_role_shows_a_module_crash(tmp_path, kubeconfig_path) -> None:
+    """When the module process dies (here: its interpreter), the role's failure shows stderr, not just msg."""
+    crash = tmp_path / "python-that-crashes"
+    crash.write_text("#!/bin/sh\necho 'Traceback (most recent call last):' >&2\n"
+                     "echo 'RuntimeError: kaboom in the module process' >&2\nexit 1\n", encoding="utf-8")
+    crash.chmod(0o755)
+    playbook = tmp_path / "role.yml"
+    playbook.write_text(yaml.safe_dump([{"name": "Role", "hosts": "all", "connection": "local", "gather_facts": False,
+                                         "vars": {"ansible_python_interpreter": str(crash)},
+                                         "roles": [{"role": "velero_ops.tuning.repo_maintenance"}]}]), encoding="utf-8")
+    inventory = cluster_inventory(tmp_path, kubeconfig_path, repo_maintenance_progress_file="")
+    run = run_playbook(playbook, inventory, env=DEFAULT_CALLBACK, timeout=120)
+    assert run.returncode != 0
+    failed_task = run.stdout[run.stdout.index("TASK [velero_ops.tuning.repo_maintenance : Fail when the module could "
+                                              "not run]"):]
+    assert "kaboom in the module process" in failed_task and "module_stderr" in failed_task
+    assert "TASK [velero_ops.tuning.repo_maintenance : Show the module's own error output" in run.stdout
+
+
+def test_role_shows_what_could_not_be_restored(make_sim, tmp_path, kubeconfig_path, kube_server) -> None:
+    sim = make_sim("1.16.2")
+    sim.install()
+    name = sim.add_repository("payments", scenario=Scenario(outcome="fail", run_seconds=0.5))
+    before = sim.repository(name)["status"]["lastMaintenanceTime"]
+
+    def break_the_api_once_the_job_runs() -> None:
+        deadline = time.time() + 20
+        while not sim.jobs and time.time() < deadline:
+            time.sleep(0.01)
+        kube_server.inject("PATCH", f"/backuprepositories/{name}$", 503, times=None, headers={"Retry-After": "0"})
+
+    inventory = cluster_inventory(tmp_path, kubeconfig_path, repo_maintenance_poll_interval=0.05,
+                                  repo_maintenance_timeout=5, repo_maintenance_pod_resources={"memoryLimit": "1Gi"},
+                                  repo_maintenance_progress_file="")
+    breaker = threading.Thread(target=break_the_api_once_the_job_runs, daemon=True)
+    with sim:
+        breaker.start()
+        run = run_playbook(REPO_ROOT / "playbooks" / "maintenance.yml", inventory, env=DEFAULT_CALLBACK, timeout=120)
+    breaker.join()
+    assert run.returncode != 0
+    command = f"kubectl -n velero patch backuprepository {name} --type merge"
+    shown = run.stdout[run.stdout.index("TASK [velero_ops.tuning.repo_maintenance : Show temporary changes that could "
+                                        "NOT be put back"):]
+    assert command in shown and before in shown
+    assert "temporary changes NOT restored" in run.stdout

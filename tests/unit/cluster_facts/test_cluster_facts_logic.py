@@ -17,6 +17,7 @@ from ansible_collections.velero_ops.tuning.plugins.module_utils import _cluster_
 from ansible_collections.velero_ops.tuning.plugins.module_utils._kube import APIResource
 from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import release
 from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import validate
+from ansible_collections.velero_ops.tuning.plugins.module_utils._velero_server import parse_flags
 
 ALL = ("create", "delete", "get", "list", "patch", "update", "watch")
 
@@ -125,52 +126,25 @@ def test_count_strategy_picks_the_cheaper_plan(total, namespaces, page):
 # -- Velero deployment and flags -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("image, version", [
-    ("velero/velero:v1.14.0", "1.14.0"),
-    ("docker.io/velero/velero:v1.16.2@sha256:" + "a" * 64, "1.16.2"),
-    ("registry.local:5000/mirror/velero:1.15.1", "1.15.1"),
-    ("velero/velero:v1.18.0-rc.1", "1.18.0-rc.1"),
-    ("registry.local:5000/velero/velero", None),
-    ("velero/velero:latest", None),
-    ("velero/velero@sha256:" + "b" * 64, None),
-    (None, None),
-])
-def test_parse_image_version(image, version):
-    assert f.parse_image_version(image) == version
-
-
-def test_parse_flags_both_spellings_and_booleans():
-    assert f.parse_flags(["server", "--client-qps=50", "--client-burst", "70", "--restore-only",
-                          "--features=EnableCSI", "--uploader-type", "kopia"]) == {
-        "client-qps": "50", "client-burst": "70", "restore-only": "true", "features": "EnableCSI",
-        "uploader-type": "kopia"}
-
-
 def deployment(name, args, image="velero/velero:v1.14.0", command=("/velero",)):
     return {"metadata": {"name": name}, "spec": {"template": {"spec": {"containers": [
         {"name": "sidecar", "image": "busybox", "args": ["sleep", "1"]},
         {"name": "velero", "image": image, "command": list(command), "args": list(args)}]}}}}
 
 
-def test_find_server_deployment_handles_chart_fullnames():
-    chart10 = deployment("backup-velero", ["server", "--uploader-type=kopia"])
-    other = deployment("velero-ui", ["serve"], image="velero-ui:1")
-    found = f.find_server_deployment([other, chart10])
-    assert found is not None and found[0]["metadata"]["name"] == "backup-velero"
-    assert found[1]["name"] == "velero"
-    both = f.find_server_deployment([chart10, deployment("velero", ["server"])])
-    assert both[0]["metadata"]["name"] == "velero"
-    assert f.find_server_deployment([other]) is None
+def test_find_node_agent():
+    server = deployment("velero", ["server"])
     node_agent = {"metadata": {"name": "node-agent"}, "spec": {"template": {"spec": {"containers": [
         {"name": "node-agent", "command": ["/velero"], "args": ["node-agent", "server"]}]}}}}
-    assert f.find_node_agent([node_agent])[0]["metadata"]["name"] == "node-agent"
+    assert f.find_node_agent([server, node_agent])[0]["metadata"]["name"] == "node-agent"
+    assert f.find_node_agent([server]) is None
 
 
 def settings_for(version, flags=(), maintenance=None, backup_repo=None, node_agent_config=None,
                  server_resources=None, node_agent=True):
     container = {"resources": server_resources or {}}
     return f.current_settings(
-        release=release(version) if version else None, server_flags=f.parse_flags(list(flags)),
+        release=release(version) if version else None, server_flags=parse_flags(list(flags)),
         server_container=container, maintenance_cm=f.parse_maintenance_configmap(maintenance),
         backup_repository_cm=backup_repo, node_agent_container={"resources": {}} if node_agent else None,
         node_agent_config=node_agent_config)
@@ -296,23 +270,6 @@ def test_protected_data_takes_the_newest_completed_upload_per_volume():
     assert data.largest_repository() == ("wiki-default-kopia", 1000)
     assert data.max_backups_per_repository() == 2
     assert data.volumes == 3
-
-
-@pytest.mark.parametrize("text, expected", [
-    ("2024-01-01T00:00:00Z", calendar.timegm((2024, 1, 1, 0, 0, 0))),
-    ("2024-01-01T02:00:00+02:00", calendar.timegm((2024, 1, 1, 0, 0, 0))),
-    ("2024-01-01T00:00:00.5Z", calendar.timegm((2024, 1, 1, 0, 0, 0)) + 0.5),
-    ("yesterday", None),
-    (None, None),
-])
-def test_parse_timestamp(text, expected):
-    assert f.parse_timestamp(text) == expected
-
-
-@given(st.datetimes(min_value=datetime.datetime(1971, 1, 1), max_value=datetime.datetime(2200, 1, 1)))
-def test_parse_timestamp_round_trips(moment):
-    moment = moment.replace(microsecond=0, tzinfo=datetime.timezone.utc)
-    assert f.parse_timestamp(moment.strftime("%Y-%m-%dT%H:%M:%SZ")) == moment.timestamp()
 
 
 def test_pvc_bound_bytes():

@@ -10,7 +10,11 @@ import pytest
 
 from ansible_collections.velero_ops.tuning.plugins.doc_fragments.k8s_auth import ModuleDocFragment
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube
-from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_args import AUTH_ARG_SPEC, auth_argspec
+from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_args import (
+    AUTH_ARG_SPEC,
+    auth_argspec,
+    kubeconfig_secrets,
+)
 
 NO_PARAMS = {name: None for name in AUTH_ARG_SPEC}
 
@@ -20,7 +24,7 @@ NO_PARAMS = {name: None for name in AUTH_ARG_SPEC}
     ({"K8S_AUTH_API_KEY": "tok"}, "api_key", "tok"),
     ({"K8S_AUTH_CONTEXT": "ctx"}, "context", "ctx"),
     ({"K8S_AUTH_KUBECONFIG": "/k"}, "kubeconfig", "/k"),
-    ({"KUBECONFIG": "/from-kubeconfig-env"}, "kubeconfig", "/from-kubeconfig-env"),
+    ({"KUBECONFIG": "/from-kubeconfig-env"}, "kubeconfig", None),  # only the default kubeconfig, not an option
     ({"K8S_AUTH_KUBECONFIG": "/k", "KUBECONFIG": "/other"}, "kubeconfig", "/k"),
     ({"K8S_AUTH_VERIFY_SSL": "no"}, "validate_certs", False),
     ({"K8S_AUTH_VERIFY_SSL": "False"}, "validate_certs", False),
@@ -99,3 +103,98 @@ def test_parse_api_path(path, method, verb, expected):
     ref = _kube.parse_api_path(path)
     assert (ref.group, ref.resource, ref.namespace, ref.name) == expected
     assert ref.verb(method) == verb
+
+
+# -- which configuration is used (kubernetes.core order) ----------------------------------------------
+
+
+def kubeconfig_file(path, server, contexts=("main",)):
+    config = {"apiVersion": "v1", "kind": "Config", "current-context": contexts[0],
+              "clusters": [{"name": c, "cluster": {"server": f"{server}/{c}"}} for c in contexts],
+              "contexts": [{"name": c, "context": {"cluster": c, "user": "u"}} for c in contexts],
+              "users": [{"name": "u", "user": {"token": "t"}}]}
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def in_cluster(tmp_path):
+    """A pod's service-account files and environment."""
+    token, ca = tmp_path / "token", tmp_path / "ca.crt"
+    token.write_text("sa-token", encoding="utf-8")
+    ca.write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    return (str(token), str(ca)), {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+
+
+def host_for(params, env, files=None):
+    options = _kube.ConnectionOptions.from_params(dict(NO_PARAMS, **params), env)
+    if files is not None:
+        options.incluster_files = files
+    return options.build_configuration().host
+
+
+def test_in_cluster_wins_over_the_kubeconfig_environment_variable(tmp_path, in_cluster):
+    files, pod_env = in_cluster
+    default = kubeconfig_file(tmp_path / "kc", "https://from-kubeconfig-env")
+    assert host_for({}, {**pod_env, "KUBECONFIG": default}, files) == "https://10.96.0.1:443"
+    # Outside a pod: the default kubeconfig, i.e. $KUBECONFIG.
+    assert host_for({}, {"KUBECONFIG": default}, files) == "https://from-kubeconfig-env/main"
+
+
+def test_explicit_options_win_over_in_cluster(tmp_path, in_cluster):
+    files, pod_env = in_cluster
+    explicit = kubeconfig_file(tmp_path / "explicit", "https://explicit")
+    default = kubeconfig_file(tmp_path / "default", "https://default", contexts=("main", "other"))
+    env = {**pod_env, "KUBECONFIG": default}
+    assert host_for({"kubeconfig": explicit}, env, files) == "https://explicit/main"
+    assert host_for({}, {**env, "K8S_AUTH_KUBECONFIG": explicit}, files) == "https://explicit/main"
+    # A context alone selects a context of the default kubeconfig (not in-cluster).
+    assert host_for({"context": "other"}, env, files) == "https://default/other"
+    assert host_for({"host": "https://direct:6443", "api_key": "k"}, env, files) == "https://direct:6443"
+
+
+def test_kubeconfig_lists_are_merged(tmp_path):
+    first = kubeconfig_file(tmp_path / "first", "https://first")
+    assert host_for({}, {"KUBECONFIG": f"{tmp_path / 'missing'}:{first}"}) == "https://first/main"
+    assert host_for({"kubeconfig": f"{tmp_path / 'missing'}:{first}"}, {}) == "https://first/main"
+
+
+def test_nothing_configured_is_a_clear_error(tmp_path):
+    with pytest.raises(_kube.KubeConfigError, match="no connection configured: not in a pod .* does not exist"):
+        host_for({}, {"KUBECONFIG": str(tmp_path / "none")}, (str(tmp_path / "t"), str(tmp_path / "c")))
+    with pytest.raises(_kube.KubeConfigError, match="could not load kubeconfig .*missing.*: no such file"):
+        host_for({"kubeconfig": str(tmp_path / "missing")}, {})
+
+
+# -- kubeconfig credentials ----------------------------------------------------------------------------------
+
+
+def test_kubeconfig_secrets_are_the_credentials_only():
+    config = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "default",
+        "clusters": [{"name": "default", "cluster": {"server": "https://api.example.com:6443",
+                                                     "proxy-url": "http://proxyuser:proxy-pass-1@proxy:3128",
+                                                     "certificate-authority-data": "Q0EtREFUQQ=="}}],
+        "contexts": [{"name": "default", "context": {"cluster": "default", "user": "default", "namespace": "default"}}],
+        "users": [
+            {"name": "default", "user": {"token": "tok-1", "client-key-data": "S0VZLURBVEE=",
+                                         "client-certificate-data": "Q0VSVC1EQVRB"}},
+            {"name": "basic", "user": {"username": "admin", "password": "pw-2"}},
+            {"name": "oidc", "user": {"auth-provider": {"name": "oidc", "config": {
+                "client-id": "kubernetes", "client-secret": "cs-3", "id-token": "id-4", "refresh-token": "rt-5",
+                "idp-issuer-url": "https://issuer"}}}},
+            {"name": "exec", "user": {"exec": {"command": "aws", "args": ["eks", "get-token"], "env": [
+                {"name": "AWS_PROFILE", "value": "default"}, {"name": "AWS_SECRET_ACCESS_KEY", "value": "sk-6"},
+                {"name": "VAULT_TOKEN", "value": "vt-7"}]}}},
+        ],
+    }
+    assert kubeconfig_secrets(config) == {"tok-1", "S0VZLURBVEE=", "Q0VSVC1EQVRB", "pw-2", "cs-3", "id-4", "rt-5",
+                                          "sk-6", "vt-7", "proxy-pass-1"}
+    # Names, namespaces, URLs and the user name stay visible: masking them would garble the results.
+    for visible in ("default", "admin", "kubernetes", "https://api.example.com:6443", "oidc", "aws"):
+        assert visible not in kubeconfig_secrets(config)
+
+
+@pytest.mark.parametrize("value", [None, "/home/me/.kube/config", 42, ["x"], {}])
+def test_kubeconfig_paths_have_no_secrets(value):
+    assert kubeconfig_secrets(value) == set()

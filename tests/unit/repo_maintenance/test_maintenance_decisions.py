@@ -6,12 +6,12 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _maintenance as m
 from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import release
+from ansible_collections.velero_ops.tuning.plugins.module_utils._velero_server import parse_flags
 
 Gi = 2**30
 
@@ -55,10 +55,33 @@ def test_parse_options_values() -> None:
     ({"pod_resources": {"memoryLimit": "32Gi"}, "memory_cap": "16Gi"}, "above memory_cap"),
     ({"configmap_name": "Bad_Name"}, "configmap_name"),
     ({"sizing": ["not", "a", "dict"]}, "sizing: expected a dictionary"),
+    ({"recommendation": ["x"]}, "recommendation: expected a dictionary"),
+    ({"recommendation": {"server": {}}}, "recommendation: expected the recommendation of velero_ops.tuning.sizing "
+                                         r"\(a dictionary with a 'maintenance' key\).*got a dictionary with keys server"),
+    ({"recommendation": {"changed": False, "failed": True, "msg": "x"}}, "keys changed, failed, msg"),
+    ({"velero_version": "x"}, r"velero_version: expected a Velero version such as 1.14.0.*\(1.12.0 to 1.18.x\)"),
+    ({"velero_version": "1.99.0"}, "velero_version: Velero 1.99.0 is not supported; supported versions are 1.12.0"),
+    ({"velero_version": 1.16}, "velero_version: expected a Velero version string"),
 ])
 def test_parse_options_rejects(params: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         m.parse_options(params)
+
+
+RECOMMENDATION = {"velero_version": "1.16.2", "maintenance": {"pod_resources": {"memoryLimit": "4Gi"}}}
+
+
+@pytest.mark.parametrize("given", [
+    RECOMMENDATION,
+    {"changed": False, "recommendation": RECOMMENDATION, "invocation": {"module_args": {}}},  # registered result
+])
+def test_recommendation_accepts_the_registered_sizing_result(given: dict) -> None:
+    assert m.parse_options({"recommendation": given}).recommendation == RECOMMENDATION
+
+
+def test_parse_options_accepts_supported_versions() -> None:
+    assert m.parse_options({"velero_version": "v1.16.2-rc.1"}).velero_version == "v1.16.2-rc.1"
+    assert m.parse_options({"velero_version": ""}).velero_version is None
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -104,40 +127,12 @@ def test_sha3_vector() -> None:
 
 # ------------------------------------------------------------------------------------------ server Deployment
 
-def deployment(name: str = "velero", args: list[str] | None = None, image: str = "velero/velero:v1.16.2") -> dict:
-    return {"metadata": {"name": name}, "spec": {"template": {"spec": {"containers": [
-        {"name": "velero", "image": image, "command": ["/velero"], "args": args or ["server"]}]}}}}
+def test_flag_resources_read_parse_flags_names() -> None:
+    flags = parse_flags(["server", "--maintenance-job-mem-limit=8Gi", "--maintenance-job-cpu-request", "500m"])
+    assert m.flag_resources(flags) == {"cpuRequest": "500m", "cpuLimit": "0", "memoryRequest": "0", "memoryLimit": "8Gi"}
 
 
-@pytest.mark.parametrize(("image", "version"), [
-    ("velero/velero:v1.16.2", "1.16.2"),
-    ("docker.io/velero/velero:v1.14.0@sha256:abc", "1.14.0"),
-    ("registry:5000/velero/velero:1.18.1", "1.18.1"),
-    ("velero/velero:v1.15.0-rc.1", "1.15.0"),
-    ("velero/velero@sha256:abc", None),
-    ("velero/velero:main", None),
-    (None, None),
-])
-def test_version_from_image(image, version) -> None:
-    assert m.version_from_image(image) == version
-
-
-def test_server_args() -> None:
-    flags = m.server_args(deployment(args=["server", "--repo-maintenance-job-configmap=cm", "--uploader-type", "kopia",
-                                           "--features=EnableCSI", "--default-volumes-to-fs-backup"]))
-    assert flags == {"--repo-maintenance-job-configmap": "cm", "--uploader-type": "kopia", "--features": "EnableCSI",
-                     "--default-volumes-to-fs-backup": "true"}
-    assert m.flag_resources({"--maintenance-job-mem-limit": "8Gi"}) == {
-        "cpuRequest": "0", "cpuLimit": "0", "memoryRequest": "0", "memoryLimit": "8Gi"}
-
-
-def test_find_server_deployment() -> None:
-    other = {"metadata": {"name": "nginx"}, "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx"}]}}}}
-    found, named_ok = m.find_server_deployment([other, deployment("velero")])
-    assert _name(found) == "velero" and named_ok
-    found, named_ok = m.find_server_deployment([other, deployment("backup-velero")])  # chart <= 10.x, release "backup"
-    assert _name(found) == "backup-velero" and not named_ok
-    assert m.find_server_deployment([other]) == (None, False)
+def test_deployment_name_problem() -> None:
     text = m.deployment_name_problem("backup-velero", release("1.16.2"))
     assert "'backup-velero'" in text and "fullnameOverride" in text and "11.0.0" in text
 
@@ -181,17 +176,33 @@ def repo(name: str, namespace: str, bsl: str = "default") -> dict:
                                                  "repositoryType": "kopia"}}
 
 
-@pytest.mark.parametrize(("names", "namespaces", "selected", "missing"), [
-    ((), (), ["a", "b", "c"], []),
-    (("b",), (), ["b"], []),
-    ((), ("ns2",), ["b", "c"], []),
-    (("a",), ("ns2",), ["a", "b", "c"], []),  # either matches
-    (("a", "zz"), (), ["a"], ["zz"]),
+@pytest.mark.parametrize(("names", "namespaces", "selected"), [
+    ((), (), ["a", "b", "c"]),
+    (("b",), (), ["b"]),
+    ((), ("ns2",), ["b", "c"]),
+    (("a",), ("ns2",), ["a", "b", "c"]),  # either matches
 ])
-def test_select_repositories(names, namespaces, selected, missing) -> None:
+def test_select_repositories(names, namespaces, selected) -> None:
     repos = [repo("c", "ns2"), repo("a", "ns1"), repo("b", "ns2")]
-    chosen, absent = m.select_repositories(repos, names, namespaces)
-    assert [_name(r) for r in chosen] == selected and absent == missing
+    assert [_name(r) for r in m.select_repositories(repos, names, namespaces)] == selected
+
+
+@pytest.mark.parametrize(("names", "namespaces", "message"), [
+    (("a", "zz"), (), "repositories: no BackupRepository named 'zz' in namespace velero; found: a, b, c"),
+    ((), ("ns3",), "volume_namespaces: no BackupRepository with volume namespace 'ns3' in namespace velero; "
+                   "found volume namespaces: ns1, ns2"),
+    (("zz",), ("ns3",), "no BackupRepository named 'zz'.*; no BackupRepository with volume namespace 'ns3'"),
+])
+def test_select_repositories_rejects_names_that_match_nothing(names, namespaces, message) -> None:
+    repos = [repo("c", "ns2"), repo("a", "ns1"), repo("b", "ns2")]
+    with pytest.raises(ValueError, match=message):
+        m.select_repositories(repos, names, namespaces, "velero")
+
+
+def test_select_repositories_lists_at_most_twenty_names() -> None:
+    repos = [repo(f"r{i:02d}", "ns") for i in range(25)]
+    with pytest.raises(ValueError, match="found: r00, .*, r19 and 5 more$"):
+        m.select_repositories(repos, ["typo"], [], "velero")
 
 
 @pytest.mark.parametrize(("bsl", "problem"), [
@@ -241,13 +252,6 @@ def test_busy_operations(backups, restores, deletions, busy) -> None:
 
 # ------------------------------------------------------------------------------------------ due, trigger, restore
 
-def test_is_due() -> None:
-    now = time.mktime(time.strptime("2024-05-01T10:30:00", "%Y-%m-%dT%H:%M:%S")) - time.timezone
-    assert not m.is_due(REPO, now)
-    assert m.is_due(REPO, now + 3600)
-    assert m.is_due({"spec": {"maintenanceFrequency": "1h"}, "status": {}}, now)
-
-
 def test_trigger_and_restore_last_maintenance_time() -> None:
     patch = m.trigger_patch(REPO, "last_maintenance_time")
     assert patch == {"status": {"lastMaintenanceTime": None}, "metadata": {"resourceVersion": "7"}}
@@ -272,8 +276,36 @@ def test_trigger_and_restore_frequency() -> None:
         m.trigger_patch(REPO, "other")
 
 
-def test_status_fingerprint_changes_on_results() -> None:
-    before = m.status_fingerprint(REPO)
-    assert m.status_fingerprint({**REPO, "status": {**REPO["status"], "message": "failed"}}) != before
-    assert m.status_fingerprint({**REPO, "status": {**REPO["status"], "recentMaintenance": [{"result": "Failed"}]}}) != before
-    assert m.status_fingerprint(REPO) == before
+def test_restore_body_is_the_manual_patch() -> None:
+    assert m.restore_body("last_maintenance_time", "2024-05-01T10:00:00Z") == {
+        "status": {"lastMaintenanceTime": "2024-05-01T10:00:00Z"}}
+    assert m.restore_body("last_maintenance_time", None) is None  # nothing was there to put back
+    assert m.restore_body("frequency", "1h0m0s") == {"spec": {"maintenanceFrequency": "1h0m0s"}}
+    assert m.restore_body("frequency", m.TRIGGER_FREQUENCY) is None
+    assert m.trigger_value("frequency") == "1m" and m.trigger_value("last_maintenance_time") is None
+
+
+def status(**fields) -> dict:
+    return {**REPO, "status": {**REPO["status"], **fields}}
+
+
+@pytest.mark.parametrize(("current", "recorded"), [
+    (REPO, False),
+    (status(lastMaintenanceTime=None), False),  # the trigger's own null is no result
+    (status(lastMaintenanceTime="2024-05-01T11:00:00Z"), True),  # success (any version)
+    (status(lastMaintenanceTime=None, message="Maintenance job j-1 failed: boom"), True),  # 1.14/1.15 failure
+    (status(lastMaintenanceTime=None, recentMaintenance=[{"result": "Failed", "startTimestamp": "t1"}]), True),
+])
+def test_result_recorded(current: dict, recorded: bool) -> None:
+    assert m.result_recorded(current, REPO) is recorded
+
+
+def test_result_recorded_when_the_history_is_full() -> None:
+    """recentMaintenance keeps the last 3 entries: a new one shows as a changed last entry, not a longer list."""
+    full = [{"result": "Failed", "startTimestamp": f"t{i}"} for i in range(3)]
+    baseline = status(recentMaintenance=full)
+    assert not m.result_recorded(baseline, baseline)
+    assert m.result_recorded(status(recentMaintenance=full[1:] + [{"result": "Succeeded", "startTimestamp": "t3"}]),
+                             baseline)
+    same_message = status(message="Maintenance job j-1 failed: boom")
+    assert not m.result_recorded(same_message, same_message)

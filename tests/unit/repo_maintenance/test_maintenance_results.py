@@ -54,7 +54,47 @@ DONE = {"terminated": {"reason": "Completed", "exitCode": 0}}
 def test_classify_job(job_status: dict, pods: list, phase: str, reason: str | None) -> None:
     state = m.classify_job(job(job_status), pods)
     assert (state.phase, state.reason) == (phase, reason)
-    assert state.finished == (phase in ("succeeded", "failed", "oom_killed"))
+    assert state.finished == (phase in ("succeeded", "failed", "oom_killed", "evicted"))
+
+
+MEMORY_EVICTION = ("The node was low on resource: memory. Threshold quantity: 100Mi, available: 64Mi. Container "
+                   "velero-repo-maintenance-container was using 3Gi, request is 1Gi, has larger consumption of memory. ")
+
+
+def evicted_pod(message: str, *, condition_only: bool = False) -> dict:
+    """A pod as the kubelet leaves it after a node-pressure eviction."""
+    evicted = pod("Failed", {"terminated": {"reason": "Error", "exitCode": 137}})
+    condition = {"type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet", "message": message}
+    if condition_only:
+        evicted["status"]["conditions"] = [condition]
+    else:
+        evicted["status"].update(reason="Evicted", message=message, conditions=[condition])
+    return evicted
+
+
+@pytest.mark.parametrize(("pods", "phase", "reason", "pod_reason"), [
+    # Memory pressure: a memory failure, the ladder climbs (the request is scaled with the limit).
+    ([evicted_pod(MEMORY_EVICTION)], "evicted", "Evicted", "Evicted"),
+    # Kubernetes 1.26+ may only set the DisruptionTarget condition.
+    ([evicted_pod(MEMORY_EVICTION, condition_only=True)], "evicted", "Evicted", "Evicted"),
+    # Evicted for disk pressure: a failure, but not a memory one; the pod's reason is reported.
+    ([evicted_pod("The node was low on resource: ephemeral-storage. Threshold quantity: 1Gi, available: 10Mi.")],
+     "failed", "Error", "Evicted"),
+])
+def test_classify_job_reads_the_pod_status(pods: list, phase: str, reason: str, pod_reason: str) -> None:
+    state = m.classify_job(job({"failed": 1, "conditions": [
+        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}), pods)
+    assert (state.phase, state.reason, state.pod_reason) == (phase, reason, pod_reason)
+    assert state.pod_message and "low on resource" in state.pod_message
+    assert state.finished
+
+
+def test_classify_job_reports_a_pod_reason_without_container_state() -> None:
+    rejected = {"metadata": {"name": "p"}, "status": {
+        "phase": "Failed", "reason": "OutOfmemory", "message": "Pod Node didn't have enough resource: memory"}}
+    state = m.classify_job(job({"failed": 1}), [rejected])
+    assert (state.phase, state.reason, state.pod_reason) == ("failed", "OutOfmemory", "OutOfmemory")
+    assert "enough resource: memory" in (state.pod_message or "")
 
 
 def test_classify_job_details() -> None:
@@ -104,23 +144,36 @@ def test_parse_maintenance_log_finds_largest_count(counts: list[int], noise: str
     assert m.parse_maintenance_log(text).index_blobs == max(counts)
 
 
-@pytest.mark.parametrize(("attempts", "outcome"), [
-    ([], "skipped"),
-    (["succeeded"], "succeeded"),
-    (["oom_killed", "succeeded"], "succeeded"),
-    (["oom_killed", "oom_killed"], "oom_cap_reached"),
-    (["oom_killed", "failed"], "failed"),
-    (["timed_out"], "timed_out"),
-    (["oom_killed", "timed_out"], "timed_out"),
+def attempt(outcome: str, limit: str = "1Gi", extra: bool = False) -> dict:
+    return {"outcome": outcome, "memory_limit": limit, "extra": extra}
+
+
+@pytest.mark.parametrize(("attempts", "ceiling", "outcome"), [
+    ([], None, "skipped"),
+    ([attempt("succeeded")], None, "succeeded"),
+    ([attempt("oom_killed"), attempt("succeeded", "2Gi")], 2 * 2**30, "succeeded"),
+    ([attempt("oom_killed"), attempt("oom_killed", "2Gi")], 2 * 2**30, "oom_cap_reached"),
+    ([attempt("oom_killed"), attempt("evicted", "2Gi")], 2 * 2**30, "oom_cap_reached"),
+    ([attempt("oom_killed"), attempt("failed", "2Gi")], 2 * 2**30, "failed"),
+    ([attempt("timed_out")], None, "timed_out"),
+    ([attempt("oom_killed"), attempt("timed_out", "2Gi")], 2 * 2**30, "timed_out"),
+    # No ladder (no cap, or no way to raise memory): the one limit there is counts as the cap.
+    ([attempt("oom_killed", "0")], None, "oom_cap_reached"),
+    # The ladder stopped below the cap (Velero kept starting Jobs with the old limit): not "cap reached".
+    ([attempt("oom_killed"), attempt("oom_killed", "1Gi", extra=True)], 2 * 2**30, "failed"),
+    # An extra Job that happened to have the cap does not count as the planned cap rung either.
+    ([attempt("oom_killed"), attempt("oom_killed", "2Gi", extra=True)], 2 * 2**30, "failed"),
+    # ... but the planned cap rung that ran out of memory does, even if extra attempts followed.
+    ([attempt("oom_killed", "2Gi"), attempt("oom_killed", "1Gi", extra=True)], 2 * 2**30, "oom_cap_reached"),
 ])
-def test_final_outcome(attempts: list[str], outcome: str) -> None:
-    assert m.final_outcome(attempts) == outcome
+def test_final_outcome(attempts: list[dict], ceiling: int | None, outcome: str) -> None:
+    assert m.final_outcome(attempts, ceiling) == outcome
     assert outcome in m.OUTCOMES
 
 
 def test_final_outcome_rejects_unknown() -> None:
     with pytest.raises(ValueError, match="attempt outcome"):
-        m.final_outcome(["exploded"])
+        m.final_outcome([attempt("exploded")])
 
 
 def test_advice_per_version() -> None:
@@ -145,6 +198,11 @@ def test_summary_lines() -> None:
          "attempts": [{"memory_limit": "4Gi", "outcome": "oom_killed"}, {"memory_limit": "6Gi", "outcome": "succeeded"}],
          "index_blobs": 2438, "duration_seconds": 12.0, "message": "done"},
         {"name": "b", "outcome": "skipped", "attempts": [], "index_blobs": None, "message": "busy"},
+        {"name": "c", "outcome": "succeeded", "index_blobs": None, "message": "",
+         "attempts": [{"memory_limit": "1Gi", "outcome": "oom_killed"},
+                      {"memory_limit": "1Gi", "planned_memory_limit": "1536Mi", "extra": True, "outcome": "oom_killed"},
+                      {"memory_limit": "1536Mi", "outcome": "succeeded"}]},
     ])
     assert lines == ["a: succeeded; attempts [4Gi: oom_killed, 6Gi: succeeded]; index blobs 2438; 12.0s - done",
-                     "b: skipped - busy"]
+                     "b: skipped - busy",
+                     "c: succeeded; attempts [1Gi: oom_killed, 1Gi (planned 1536Mi): oom_killed, 1536Mi: succeeded]"]
