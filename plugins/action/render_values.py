@@ -13,18 +13,22 @@ from __future__ import annotations
 import os
 import typing as t
 
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values, _report, _svg
+from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import describe_value, type_name
 from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
+from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import (
+    argument_spec as sizing_argument_spec,
+)
+from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import section_shape_problem
 
+# cluster, data and policy come from the sizing module's field table, so both accept and coerce the same input;
+# the versions are raw so an unquoted YAML 1.14 reaches the validator as a float and gets its "quote it" hint.
 ARGUMENT_SPEC: dict[str, t.Any] = {
-    "velero_version": {"type": "str", "required": True},
-    "chart_version": {"type": "str", "required": True},
-    "cluster": {"type": "dict", "required": True},
-    "data": {"type": "dict", "required": True},
-    "policy": {"type": "dict"},
+    **sizing_argument_spec(),
+    "chart_version": {"type": "raw", "required": True},
     "overrides": {"type": "raw"},
     "release_name": {"type": "str", "default": "velero"},
     "user_wins": {"type": "raw", "default": False},
@@ -36,6 +40,13 @@ ARGUMENT_SPEC: dict[str, t.Any] = {
 }
 
 
+def _known(value: t.Any) -> t.Any:
+    """Drop options Ansible filled with None, so unknown means absent for the model."""
+    if isinstance(value, dict):
+        return {key: _known(item) for key, item in value.items() if item is not None}
+    return value
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _supports_check_mode = True
@@ -45,15 +56,17 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         del tmp
+        name = self._task.args.get("cluster_name") or task_vars.get("inventory_hostname") or "cluster"
+        # ansible-core's argument validation crashes on a list or number where a dict with options is expected.
+        problem = section_shape_problem(self._task.args)
+        if problem:
+            raise AnsibleActionFail(f"{name}: {problem}")
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        name = args["cluster_name"] or task_vars.get("inventory_hostname") or "cluster"
         try:
-            overrides, source = self._overrides(args["overrides"], task_vars)
-            inputs: dict[str, t.Any] = {"velero_version": args["velero_version"], "cluster": args["cluster"],
-                                        "data": args["data"]}
-            if args["policy"]:
-                inputs["policy"] = args["policy"]
-            recommendation = recommend(_helm_values.to_plain(inputs))
+            overrides, source, sensitive = self._overrides(args["overrides"], task_vars)
+            sizing_keys = ("velero_version", "cluster", "data", "policy")
+            inputs = _helm_values.to_plain(_known({key: args[key] for key in sizing_keys}))
+            recommendation = recommend(inputs)
             rendered = _helm_values.render_values(
                 recommendation, args["chart_version"], velero_version=args["velero_version"], overrides=overrides,
                 overrides_source=source, release_name=args["release_name"],
@@ -92,16 +105,24 @@ class ActionModule(ActionBase):
             "tuning_warnings": list(recommendation.get("warnings") or []) + rendered["warnings"],
             "notes": rendered["notes"],
             "summary": summary,
+            "sensitive": sensitive,
         })
+        if sensitive:
+            # The values carry what a Vault-encrypted overrides file held: keep them out of the task output.
+            result["_ansible_no_log"] = True
         return result
 
-    def _overrides(self, value: t.Any, task_vars: dict[str, t.Any]) -> tuple[t.Any, str | None]:
-        """A mapping as is; a string is the path of a YAML file (relative: inventory dir, then playbook dir)."""
+    def _overrides(self, value: t.Any, task_vars: dict[str, t.Any]) -> tuple[t.Any, str | None, bool]:
+        """(overrides, file they came from, whether that file was Vault-encrypted).
+
+        A mapping is used as is; a string is the path of a YAML file (relative: inventory dir, then playbook dir,
+        then the current directory), read through Ansible's loader so a Vault-encrypted file works.
+        """
         if value is None or isinstance(value, t.Mapping):
-            return value, None
+            return value, None, False
         if not isinstance(value, str):
             raise ValueError("velero_values_overrides: expected a mapping of Helm values or the path of a YAML "
-                             f"file, got {type(value).__name__}")
+                             f"file, got {type_name(value)} {describe_value(value)}")
         path = os.path.expanduser(value)
         if os.path.isabs(path):
             candidates = [path]
@@ -109,11 +130,20 @@ class ActionModule(ActionBase):
             bases = [task_vars.get("inventory_dir"), self._loader.get_basedir(), os.getcwd()]
             candidates = [os.path.join(str(base), path) for base in bases if base]
         for candidate in candidates:
-            if os.path.isfile(candidate):
-                try:
-                    with open(candidate, encoding="utf-8") as handle:
-                        return handle.read(), candidate
-                except (OSError, UnicodeDecodeError) as exc:
-                    raise ValueError(f"velero_values_overrides: cannot read {candidate}: {exc}") from None
+            if not os.path.isfile(candidate):
+                continue
+            real = None
+            try:
+                real = self._loader.get_real_file(candidate, decrypt=True)
+                with open(real, encoding="utf-8") as handle:
+                    text = handle.read()
+            except AnsibleError as exc:
+                raise ValueError(f"velero_values_overrides: cannot read {candidate}: {exc.message}") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"velero_values_overrides: cannot read {candidate}: {exc}") from None
+            finally:
+                if real is not None and real != candidate:
+                    self._loader.cleanup_tmp_file(real)
+            return text, candidate, real != candidate
         raise ValueError(f"velero_values_overrides: file {value!r} not found (looked in "
                          f"{', '.join(dict.fromkeys(candidates))})")

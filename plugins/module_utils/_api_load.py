@@ -169,6 +169,13 @@ def server_throttle_seconds(counts: RequestCount, qps: float, burst: int) -> flo
     return throttle_seconds(counts.server_discovery, qps, burst) + throttle_seconds(counts.server_items, qps, burst)
 
 
+def server_throttle_from_breakdown(breakdown: t.Mapping[str, int], qps: float, burst: int) -> float:
+    """``server_throttle_seconds`` from ``predicted.api_requests_breakdown`` (``RequestCount.as_dict``)."""
+    groups = ("namespace_list", "collection_lists", "additional_gets", "volume_requests")
+    items = sum(int(breakdown.get(name, 0)) for name in groups)
+    return throttle_seconds(int(breakdown.get("server_discovery", 0)), qps, burst) + throttle_seconds(items, qps, burst)
+
+
 def plugin_throttle_seconds(counts: RequestCount, qps: float, burst: int) -> float:
     """Plugins: every discovery helper builds a fresh client (own bucket); the rest share one."""
     return (counts.plugin_discovery_helpers * throttle_seconds(counts.plugin_discovery_per_helper, qps, burst)

@@ -109,6 +109,9 @@ class ChartEra:
     resource_defaults_merge: bool = False
     # Chart 11.0.0+ fails to render when the legacy maintenance keys are present.
     legacy_maintenance_keys_fail: bool = False
+    # Chart 10.1.x renders the legacy requests/limits/latestJobsCount flags only while repositoryConfigData.global
+    # and .repositories are empty (templates/deployment.yaml `if ... else`): once we set global, they are dropped.
+    legacy_maintenance_keys_dropped: bool = False
 
     @property
     def id(self) -> str:
@@ -171,11 +174,13 @@ ERAS: tuple[ChartEra, ...] = (
              absent=(MAINTENANCE_JOB,)),
     # 7.1.2 adds requests/limits and 7.1.3 latestJobsCount, but in both a set requests.cpu or requests.memory
     # breaks the render ("can't evaluate field cpu in type string"; fixed in 7.1.4 by helm-charts PR #610):
-    # the flags stay in extraArgs there, and requests is refused in the user's values.
+    # the resource flags stay in extraArgs there, and requests is refused in the user's values. 7.1.3's
+    # latestJobsCount works and defaults to 3 (always rendered as --keep-latest-maintenance-jobs), so keep-latest
+    # goes through the key there: a flag in extraArgs would repeat it.
     ChartEra("7.1.2", "7.1.2", 14, "values-7.2.2.yaml", maintenance="server-flags", keep_latest="flag",
              per_repository="none", node_agent_config="extra-object", backup_repository_config=False,
              absent=(MAINTENANCE_REQUESTS, MAINTENANCE_LATEST_JOBS)),
-    ChartEra("7.1.3", "7.1.3", 14, "values-7.2.2.yaml", maintenance="server-flags", keep_latest="flag",
+    ChartEra("7.1.3", "7.1.3", 14, "values-7.2.2.yaml", maintenance="server-flags", keep_latest="key",
              per_repository="none", node_agent_config="extra-object", backup_repository_config=False,
              absent=(MAINTENANCE_REQUESTS,)),
     ChartEra("7.1.4", "7.2.2", 14, "values-7.2.2.yaml", maintenance="chart-keys", keep_latest="key",
@@ -192,7 +197,7 @@ ERAS: tuple[ChartEra, ...] = (
     # 10.1.0 adds repositoryConfigData; once global/repositories is non-empty the template drops the legacy
     # flags, and Velero 1.16 reads keepLatest only from its flag -> extraArgs.
     ChartEra("10.1.0", "10.1.3", 16, "values-10.1.3.yaml", maintenance="config-data", keep_latest="flag",
-             per_repository="config-data", node_agent_config="config-map"),
+             per_repository="config-data", node_agent_config="config-map", legacy_maintenance_keys_dropped=True),
     # Velero 1.17: maintenance flags removed; the chart fails on the legacy keys; keepLatest in the ConfigMap.
     ChartEra("11.0.0", "11.4.0", 17, "values-11.4.0.yaml", maintenance="config-data", keep_latest="key",
              per_repository="config-data", node_agent_config="config-map", legacy_maintenance_keys_fail=True),
@@ -201,6 +206,47 @@ ERAS: tuple[ChartEra, ...] = (
              per_repository="config-data", node_agent_config="config-map", legacy_maintenance_keys_fail=True,
              node_agent_backup_repository_flag=True),
 )
+
+
+# values.yaml defaults of `resources` and `nodeAgent.resources` in charts 5.x to 6.6.0; chart 6.7.0 emptied both
+# (helm-charts commit 2760ac7). What a cluster gets from the chart when the values leave them alone.
+_CHART_RESOURCE_DEFAULTS_BEFORE_6_7: dict[str, dict[str, dict[str, str]]] = {
+    SERVER_RESOURCES: {"requests": {"cpu": "500m", "memory": "128Mi"}, "limits": {"cpu": "1000m", "memory": "512Mi"}},
+    NODE_AGENT_RESOURCES: {"requests": {"cpu": "500m", "memory": "512Mi"},
+                           "limits": {"cpu": "1000m", "memory": "1024Mi"}},
+}
+
+
+def chart_resource_defaults(era: ChartEra, key: str) -> dict[str, dict[str, str]]:
+    """The chart's own default for ``resources`` or ``nodeAgent.resources`` in this era ({} = none)."""
+    return _CHART_RESOURCE_DEFAULTS_BEFORE_6_7.get(key, {}) if era.resource_defaults_merge else {}
+
+
+def chart_default_uploader(chart_version: t.Any) -> str:
+    """Uploader the chart renders when configuration.uploaderType is unset.
+
+    templates/deployment.yaml renders `--uploader-type={{ default "restic" .uploaderType }}` up to chart 5.4.0 and
+    `default "kopia"` from 5.4.1 (helm-charts commit 8c116b7); the flag is always rendered, so Velero's own server
+    default (restic up to 1.16) never applies to a chart install.
+    """
+    return "restic" if _version_tuple(parse_chart_version(chart_version)) < (5, 4, 1) else "kopia"
+
+
+# The configMaps entry whose labels NOTES.txt reads in every chart release (restore helper configuration).
+RESTORE_ACTION_CONFIG_MAP = "fs-restore-action-config"
+
+
+def configmap_labels_required(chart_version: t.Any, key: str | None = None) -> bool:
+    """Whether the configMaps entry ``key`` (any entry when None) needs a `labels` mapping for the chart to render.
+
+    templates/NOTES.txt ranges over .Values.configMaps and runs `hasKey $value.labels "velero.io/restic"`: in
+    charts 5.x to 8.6.0 on every entry (line 66 reads `{{- eq $key "fs-restore-action-config" }}` without `if`),
+    from 8.7.0 on the fs-restore-action-config entry only. An entry without labels there fails helm
+    install/template with "wrong type for value; expected map[string]interface {}; got interface {}".
+    """
+    if key == RESTORE_ACTION_CONFIG_MAP:
+        return True
+    return _version_tuple(parse_chart_version(chart_version)) < (8, 7, 0)
 
 
 def parse_chart_version(value: t.Any, field: str = "velero_chart_version") -> str:

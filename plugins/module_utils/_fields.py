@@ -17,6 +17,29 @@ def describe_value(value: t.Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def type_name(value: t.Any) -> str:
+    """A plain name for the type of a value, for messages: ``list``, not an internal subclass name.
+
+    Ansible hands plugins subclasses of the builtin types (for example tagged lists); users wrote YAML, so a
+    message names the YAML-level type.
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, t.Mapping):
+        return "mapping"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return "list"
+    return type(value).__name__.lstrip("_")
+
+
 def string_list(value: t.Any, field: str, what: str = "string") -> tuple[str, ...]:
     """A list of non-empty strings (stripped, first occurrence kept); None is the empty list."""
     if value is None:

@@ -24,7 +24,9 @@ import typing as t
 from pathlib import Path
 
 from . import _chart_eras as eras
+from ._fields import describe_value, type_name
 from ._quantity import parse_cpu_millicores, parse_memory, parse_quantity
+from ._releases import KOPIA_DEFAULT_MAINTENANCE_FREQUENCY, RESTIC_DEFAULT_MAINTENANCE_FREQUENCY, release, unknown_flag
 
 try:
     import yaml
@@ -55,6 +57,10 @@ REPO_MAINTENANCE_CONFIG_KEY = "repo-maintenance"
 # Velero 1.13/1.14 read the node-agent ConfigMap by this exact name (pkg/nodeagent/node_agent.go).
 FIXED_NODE_AGENT_CONFIG_NAME = "node-agent-config"
 NODE_AGENT_CONFIG_DATA_KEY = "node-agent-config.json"
+# Helm's release-name rule (pkg/chartutil/validate_name.go): DNS-1123 labels joined by dots, at most 53 characters.
+RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+RELEASE_NAME_MAX = 53
+UPLOADER_TYPE = "configuration.uploaderType"
 
 # Server flags that the chart also renders from a key: a user flag in extraArgs comes after the key's flag
 # on the command line, so it silently overrides our key.
@@ -68,6 +74,13 @@ KEY_FLAGS = {
     eras.MAINTENANCE_LIMITS + ".cpu": "--maintenance-job-cpu-limit",
     eras.MAINTENANCE_LIMITS + ".memory": "--maintenance-job-mem-limit",
     eras.MAINTENANCE_LATEST_JOBS: "--keep-latest-maintenance-jobs",
+}
+# Velero 1.14-1.16 maintenance Job resource flags and the podResources field each one sets.
+MAINTENANCE_FLAG_FIELDS = {
+    "--maintenance-job-cpu-request": "cpuRequest",
+    "--maintenance-job-mem-request": "memoryRequest",
+    "--maintenance-job-cpu-limit": "cpuLimit",
+    "--maintenance-job-mem-limit": "memoryLimit",
 }
 
 # Keys users still carry from older charts, and what to do instead (message hints).
@@ -113,7 +126,7 @@ def to_plain(value: t.Any) -> t.Any:
         return {str(key): to_plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_plain(item) for item in value]
-    raise ValueError(f"values: unsupported value of type {type(value).__name__}: {value!r}")
+    raise ValueError(f"values: unsupported value of type {type_name(value)}: {describe_value(value)}")
 
 
 def helm_number(value: t.Any, field: str, integer: bool) -> int | float | str:
@@ -218,10 +231,21 @@ def describe(value: t.Any) -> str:
 # Chart naming
 
 
+def check_release_name(release_name: t.Any, field: str = "velero_release_name") -> str:
+    """A Helm release name as ``helm`` accepts it: lowercase DNS-1123 labels joined by dots, at most 53 characters."""
+    if not isinstance(release_name, str) or not release_name:
+        raise ValueError(f"{field}: expected a Helm release name such as velero, got {type_name(release_name)} "
+                         f"{describe_value(release_name)}")
+    if len(release_name) > RELEASE_NAME_MAX or not RELEASE_NAME.match(release_name):
+        raise ValueError(f"{field}: {release_name!r} is not a valid Helm release name: lowercase letters, digits and "
+                         f"'-', starting and ending with a letter or digit (dots may separate such parts), at most "
+                         f"{RELEASE_NAME_MAX} characters; use the name `helm list -n <namespace>` shows")
+    return release_name
+
+
 def chart_fullname(release_name: str, values: t.Mapping[str, t.Any] | None = None) -> str:
     """The chart's ``velero.fullname`` helper: fullnameOverride, else release name (+ ``-velero``)."""
-    if not isinstance(release_name, str) or not release_name.strip():
-        raise ValueError(f"velero_release_name: expected a Helm release name such as velero, got {release_name!r}")
+    check_release_name(release_name)
     values = values or {}
     override = values.get("fullnameOverride")
     if override:
@@ -247,6 +271,11 @@ class Placement:
     item: str                 # recommendation dotted path, e.g. server.client_qps
     value: t.Any
     location: str             # e.g. configuration.clientQPS or "configuration.extraArgs: --client-page-size=0"
+    # Conflict paths this value depends on (values keys, "<extraArgs key> <flag>", ConfigMaps): when the user keeps
+    # their own value at one of them (or at a parent or child), the cluster does not get the tuned value.
+    paths: list[str] = dataclasses.field(default_factory=list)
+    applied: bool = True
+    kept: list[t.Any] = dataclasses.field(default_factory=list)   # the user's values kept instead
 
 
 @dataclasses.dataclass
@@ -257,21 +286,47 @@ class TuningPlan:
     server_args: list[str] = dataclasses.field(default_factory=list)
     node_agent_args: list[str] = dataclasses.field(default_factory=list)
     config_maps: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
+    # configMaps key -> the (extraArgs key, flag) pairs naming that ConfigMap. If the user keeps their own value of
+    # such a flag, our ConfigMap would be read by nobody, so it is not written.
+    config_map_refs: dict[str, list[tuple[str, str]]] = dataclasses.field(default_factory=dict)
     extra_objects: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
     placements: list[Placement] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
+    assumptions: list[str] = dataclasses.field(default_factory=list)
+    uploader: str = "kopia"
 
     def set(self, key: str, value: t.Any) -> None:
         self.leaves.append((key, value))
 
-    def server_flag(self, flag: str, value: t.Any) -> str:
+    def key_paths(self, key: str) -> list[str]:
+        """A key, plus the extraArgs flag that would override it on the command line."""
+        flag = KEY_FLAGS.get(key)
+        if flag and self.era.server_extra_args:
+            return [key, f"{self.era.server_extra_args} {flag}"]
+        return [key]
+
+    def place(self, item: str, value: t.Any, location: str, paths: t.Iterable[str]) -> None:
+        self.placements.append(Placement(item, value, location, list(dict.fromkeys(paths))))
+
+    def server_flag(self, flag: str, value: t.Any) -> tuple[str, str]:
+        """(location text, conflict path) of a server flag added to configuration.extraArgs."""
         text = f"{flag}={value}"
         self.server_args.append(text)
-        return f"{self.era.server_extra_args}: {text}"
+        args_key = t.cast(str, self.era.server_extra_args)
+        return f"{args_key}: {text}", f"{args_key} {flag}"
 
-    def config_map(self, key: str, data: dict[str, str]) -> str:
-        self.config_maps[key] = {"data": data}
+    def node_agent_flag(self, flag: str, value: t.Any) -> tuple[str, str]:
+        text = f"{flag}={value}"
+        self.node_agent_args.append(text)
+        args_key = t.cast(str, self.era.node_agent_extra_args)
+        return f"{args_key}: {text}", f"{args_key} {flag}"
+
+    def config_map(self, key: str, data: dict[str, str], refs: list[tuple[str, str]]) -> str:
+        # Always a labels mapping: NOTES.txt of charts up to 8.6.0 runs `hasKey $value.labels` on every configMaps
+        # entry and fails the render without one (eras.configmap_labels_required).
+        self.config_maps[key] = {"labels": {}, "data": data}
+        self.config_map_refs[key] = list(refs)
         return f"{self.fullname}-{key}"
 
 
@@ -326,20 +381,6 @@ def _container_resources(value: t.Any, field: str) -> dict[str, dict[str, str | 
     return result
 
 
-def _fold_maintenance(server: dict[str, dict[str, str | None]], pod: dict[str, str]) -> dict[str, dict[str, str | None]]:
-    """Velero 1.12/1.13 run maintenance in the server: the server pod must hold the maintenance peak."""
-    folded = copy.deepcopy(server)
-    fields = (("cpu", "cpuRequest", "cpuLimit"), ("memory", "memoryRequest", "memoryLimit"))
-    for kind, request_field, limit_field in fields:
-        request = _max_quantity([server["requests"][kind], pod[request_field]], kind)
-        folded["requests"][kind] = request
-        if _is_unbounded(server["limits"][kind]) or _is_unbounded(pod[limit_field]):
-            folded["limits"][kind] = None  # either side unbounded -> no limit
-        else:
-            folded["limits"][kind] = _max_quantity([server["limits"][kind], pod[limit_field], request], kind)
-    return folded
-
-
 def _max_pod_resources(pods: list[dict[str, str]]) -> dict[str, str]:
     """Field-wise maximum of podResources; a limit is unbounded ("0") if any of them is."""
     result: dict[str, str] = {}
@@ -370,10 +411,21 @@ def _json(value: t.Any) -> str:
     return json.dumps(value, sort_keys=False, separators=(", ", ": "))
 
 
+def rendered_uploader(user_values: t.Mapping[str, t.Any] | None, chart_version: t.Any) -> tuple[str, bool]:
+    """(uploader the chart renders, whether the user chose it): configuration.uploaderType, else the chart's
+    template default (restic before chart 5.4.1, kopia after)."""
+    configuration = (user_values or {}).get("configuration")
+    chosen = configuration.get("uploaderType") if isinstance(configuration, t.Mapping) else None
+    if isinstance(chosen, str) and chosen.strip():
+        return chosen.strip().lower(), True
+    return eras.chart_default_uploader(chart_version), False
+
+
 def plan_tuning(recommendation: t.Mapping[str, t.Any], era: eras.ChartEra, *, release_name: str = "velero",
-                user_values: t.Mapping[str, t.Any] | None = None) -> TuningPlan:
+                user_values: t.Mapping[str, t.Any] | None = None, chart_version: t.Any = None) -> TuningPlan:
     """Where every recommended value goes in this chart era (keys, extraArgs flags, ConfigMaps)."""
     rec = recommendation
+    chart = chart_version or era.last
     plan = TuningPlan(era=era, fullname=chart_fullname(release_name, user_values))
     defaults = rec.get("velero_defaults") or {}
 
@@ -382,22 +434,27 @@ def plan_tuning(recommendation: t.Mapping[str, t.Any], era: eras.ChartEra, *, re
     burst = helm_number(_get(rec, "server.client_burst"), "recommendation.server.client_burst", integer=True)
     page = helm_number(_get(rec, "server.client_page_size"), "recommendation.server.client_page_size", integer=True)
     plan.set(eras.CLIENT_QPS, qps)
-    plan.placements.append(Placement("server.client_qps", qps, eras.CLIENT_QPS))
+    plan.place("server.client_qps", qps, eras.CLIENT_QPS, plan.key_paths(eras.CLIENT_QPS))
     plan.set(eras.CLIENT_BURST, burst)
-    plan.placements.append(Placement("server.client_burst", burst, eras.CLIENT_BURST))
+    plan.place("server.client_burst", burst, eras.CLIENT_BURST, plan.key_paths(eras.CLIENT_BURST))
     if page == 0:
         if era.server_extra_args:
-            plan.placements.append(Placement("server.client_page_size", 0, plan.server_flag("--client-page-size", 0)))
+            location, path = plan.server_flag("--client-page-size", 0)
+            plan.place("server.client_page_size", 0, location, [path, eras.CLIENT_PAGE_SIZE])
         else:
             plan.warnings.append(f"server.client_page_size 0 (no paging) cannot be expressed on chart {era.first} to "
                                  f"{era.last} (configuration.clientPageSize drops 0 and there is no extraArgs key); "
                                  "Velero keeps its default 500")
     else:
         plan.set(eras.CLIENT_PAGE_SIZE, page)
-        plan.placements.append(Placement("server.client_page_size", page, eras.CLIENT_PAGE_SIZE))
+        plan.place("server.client_page_size", page, eras.CLIENT_PAGE_SIZE, plan.key_paths(eras.CLIENT_PAGE_SIZE))
 
-    # Resources of the server pod (and, on Velero 1.12/1.13, of in-server maintenance).
+    # Resources of the server pod. On Velero 1.12/1.13 the sizing model already adds in-server maintenance of
+    # the largest repository to them (docs/sizing-model.md section 7), so they are written as recommended.
     server = _container_resources(_get(rec, "server.resources"), "recommendation.server.resources")
+    _set_resources(plan, eras.SERVER_RESOURCES, server)
+    plan.place("server.resources", server, eras.SERVER_RESOURCES, [eras.SERVER_RESOURCES])
+
     maintenance = rec.get("maintenance") or {}
     pod = _pod_resources(_get(rec, "maintenance.pod_resources"), "recommendation.maintenance.pod_resources")
     keep = _opt(rec, "maintenance.keep_latest_jobs")
@@ -414,24 +471,41 @@ def plan_tuning(recommendation: t.Mapping[str, t.Any], era: eras.ChartEra, *, re
         # size must hold the largest repository.
         pod = _max_pod_resources([pod] + list(per_repo.values()))
     if era.maintenance == "server-resources":
-        folded = _fold_maintenance(server, pod)
-        _set_resources(plan, eras.SERVER_RESOURCES, folded)
-        plan.placements.append(Placement("server.resources", folded, eras.SERVER_RESOURCES))
-        plan.placements.append(Placement("maintenance.pod_resources", pod,
-                                         f"{eras.SERVER_RESOURCES} (Velero 1.{era.velero_minor} runs maintenance "
-                                         "inside the server pod)"))
+        plan.place("maintenance.pod_resources", pod,
+                   f"{eras.SERVER_RESOURCES} (Velero 1.{era.velero_minor} runs maintenance inside the server pod; "
+                   "the server resources above include it)", [eras.SERVER_RESOURCES])
         if per_repo:
-            plan.warnings.append(f"Velero 1.{era.velero_minor} cannot size maintenance per repository: the server pod "
-                                 f"is sized for the largest repository ({', '.join(per_repo)})")
+            plan.warnings.append(f"Velero 1.{era.velero_minor} cannot size maintenance per repository: the server "
+                                 f"pod must hold the largest repository's maintenance ({', '.join(per_repo)})")
     else:
-        _set_resources(plan, eras.SERVER_RESOURCES, server)
-        plan.placements.append(Placement("server.resources", server, eras.SERVER_RESOURCES))
         _plan_maintenance(plan, pod, keep, per_repo)
 
+    plan.uploader, chosen = rendered_uploader(user_values, chart)
     frequency = maintenance.get("frequency")
-    if frequency not in (None, "") and not same_value(frequency, defaults.get("maintenance.frequency")):
+    tuned_frequency = frequency not in (None, "") and not same_value(frequency, defaults.get("maintenance.frequency"))
+    if plan.uploader == "restic":
+        why = ("your configuration.uploaderType" if chosen else
+               "the chart's template default up to 5.4.0; set configuration.uploaderType: kopia to use kopia")
+        plan.warnings.append(
+            f"Chart {chart} renders --uploader-type=restic ({why}): the maintenance sizing models kopia repositories "
+            "and does not apply to restic repositories"
+            + (f"; maintenance.frequency {frequency} is not written, because --default-repo-maintain-frequency also "
+               f"sets the maintenance interval of new restic repositories, whose own default is "
+               f"{RESTIC_DEFAULT_MAINTENANCE_FREQUENCY} (a restic prune every {frequency} would be far too often)"
+               if tuned_frequency else ""))
+        plan.assumptions.append("Repository maintenance is sized for kopia repositories; this cluster's backups "
+                                "write restic repositories (--uploader-type=restic), which the model does not cover.")
+    elif tuned_frequency:
         plan.set(eras.MAINTAIN_FREQUENCY, str(frequency))
-        plan.placements.append(Placement("maintenance.frequency", str(frequency), eras.MAINTAIN_FREQUENCY))
+        plan.place("maintenance.frequency", str(frequency), eras.MAINTAIN_FREQUENCY,
+                   plan.key_paths(eras.MAINTAIN_FREQUENCY))
+        patch = json.dumps({"spec": {"maintenanceFrequency": str(frequency)}}, separators=(",", ":"))
+        plan.warnings.append(
+            f"--default-repo-maintain-frequency={frequency} only seeds spec.maintenanceFrequency of BackupRepositories "
+            f"created after the upgrade (velero.md 3.1); existing kopia repositories keep "
+            f"{KOPIA_DEFAULT_MAINTENANCE_FREQUENCY} until patched, e.g. in the Velero namespace: "
+            f"`kubectl -n velero get backuprepositories -l velero.io/repository-type=kopia -o name | "
+            f"xargs -I@ kubectl -n velero patch @ --type merge -p '{patch}'`")
 
     _plan_node_agent(plan, rec)
     _plan_backup_repository(plan, rec)
@@ -443,31 +517,43 @@ def _plan_maintenance(plan: TuningPlan, pod: dict[str, str], keep: t.Any, per_re
     if era.maintenance == "server-flags":
         flags = (("--maintenance-job-cpu-request", "cpuRequest"), ("--maintenance-job-mem-request", "memoryRequest"),
                  ("--maintenance-job-cpu-limit", "cpuLimit"), ("--maintenance-job-mem-limit", "memoryLimit"))
+        paths = []
         for flag, field in flags:
-            plan.server_flag(flag, pod[field])
-        plan.placements.append(Placement("maintenance.pod_resources", pod,
-                                         f"{era.server_extra_args}: --maintenance-job-{{cpu,mem}}-{{request,limit}}"))
+            paths.append(plan.server_flag(flag, pod[field])[1])
+            # A chart key of the user that renders the same flag (charts 7.1.2/7.1.3) may be kept instead.
+            paths += [key for key, key_flag in KEY_FLAGS.items() if key_flag == flag]
+        plan.place("maintenance.pod_resources", pod,
+                   f"{era.server_extra_args}: --maintenance-job-{{cpu,mem}}-{{request,limit}}", paths)
     elif era.maintenance == "chart-keys":
-        plan.set(eras.MAINTENANCE_REQUESTS + ".cpu", pod["cpuRequest"])
-        plan.set(eras.MAINTENANCE_REQUESTS + ".memory", pod["memoryRequest"])
-        plan.set(eras.MAINTENANCE_LIMITS + ".cpu", pod["cpuLimit"])
-        plan.set(eras.MAINTENANCE_LIMITS + ".memory", pod["memoryLimit"])
-        plan.placements.append(Placement("maintenance.pod_resources", pod,
-                                         f"{eras.MAINTENANCE_REQUESTS}, {eras.MAINTENANCE_LIMITS}"))
+        keys = ((eras.MAINTENANCE_REQUESTS + ".cpu", "cpuRequest"),
+                (eras.MAINTENANCE_REQUESTS + ".memory", "memoryRequest"),
+                (eras.MAINTENANCE_LIMITS + ".cpu", "cpuLimit"),
+                (eras.MAINTENANCE_LIMITS + ".memory", "memoryLimit"))
+        paths = []
+        for key, field in keys:
+            plan.set(key, pod[field])
+            paths += plan.key_paths(key)
+        plan.place("maintenance.pod_resources", pod, f"{eras.MAINTENANCE_REQUESTS}, {eras.MAINTENANCE_LIMITS}", paths)
     else:  # config-data
         key = eras.REPOSITORY_CONFIG_GLOBAL + ".podResources"
         plan.set(key, pod)
-        plan.placements.append(Placement("maintenance.pod_resources", pod, key))
+        paths = [key]
+        if era.legacy_maintenance_keys_dropped:
+            # The user's legacy requests/limits (dropped by the chart) or --maintenance-job-* flags (overridden by
+            # the ConfigMap) are moved here when they win (merge_values).
+            paths += [eras.MAINTENANCE_REQUESTS, eras.MAINTENANCE_LIMITS]
+            paths += [f"{era.server_extra_args} {flag}" for flag in MAINTENANCE_FLAG_FIELDS]
+        plan.place("maintenance.pod_resources", pod, key, paths)
 
     if keep is not None:
         keep_value = helm_number(keep, "recommendation.maintenance.keep_latest_jobs", integer=True)
         if era.keep_latest == "key":
             key = eras.GLOBAL_KEEP_LATEST if era.maintenance == "config-data" else eras.MAINTENANCE_LATEST_JOBS
             plan.set(key, int(keep_value))
-            plan.placements.append(Placement("maintenance.keep_latest_jobs", keep_value, key))
+            plan.place("maintenance.keep_latest_jobs", keep_value, key, plan.key_paths(key))
         elif era.keep_latest == "flag":
-            location = plan.server_flag("--keep-latest-maintenance-jobs", keep_value)
-            plan.placements.append(Placement("maintenance.keep_latest_jobs", keep_value, location))
+            location, path = plan.server_flag("--keep-latest-maintenance-jobs", keep_value)
+            plan.place("maintenance.keep_latest_jobs", keep_value, location, [path, eras.MAINTENANCE_LATEST_JOBS])
 
     if not per_repo:
         return
@@ -475,16 +561,18 @@ def _plan_maintenance(plan: TuningPlan, pod: dict[str, str], keep: t.Any, per_re
         for repo_key, resources in per_repo.items():
             key = f"{eras.REPOSITORY_CONFIG_REPOSITORIES}.{repo_key}.podResources"
             plan.set(key, resources)
-            plan.placements.append(Placement(f"maintenance.repositories.{repo_key}", resources, key))
+            plan.place(f"maintenance.repositories.{repo_key}", resources, key, [key])
     elif era.per_repository == "config-map":
         # Velero 1.15/1.16 read per-repository entries from a ConfigMap named by a flag; a repository's own
         # podResources replace the --maintenance-job-* flag values for that repository.
         data = {repo_key: _json({"podResources": resources}) for repo_key, resources in per_repo.items()}
-        name = plan.config_map(REPO_MAINTENANCE_CONFIG_KEY, data)
-        flag = plan.server_flag("--repo-maintenance-job-configmap", name)
+        flag = "--repo-maintenance-job-configmap"
+        name = plan.config_map(REPO_MAINTENANCE_CONFIG_KEY, data, [(t.cast(str, era.server_extra_args), flag)])
+        location, path = plan.server_flag(flag, name)
         for repo_key, resources in per_repo.items():
-            plan.placements.append(Placement(f"maintenance.repositories.{repo_key}", resources,
-                                             f"configMaps.{REPO_MAINTENANCE_CONFIG_KEY} (ConfigMap {name}) + {flag}"))
+            plan.place(f"maintenance.repositories.{repo_key}", resources,
+                       f"configMaps.{REPO_MAINTENANCE_CONFIG_KEY} (ConfigMap {name}) + {location}",
+                       [f"{eras.CONFIG_MAPS}.{REPO_MAINTENANCE_CONFIG_KEY}", path])
     else:
         plan.warnings.append(f"Velero 1.{era.velero_minor} cannot size maintenance per repository (the ConfigMap "
                              f"arrives in 1.15): the global maintenance resources are raised to those of "
@@ -498,7 +586,7 @@ def _plan_node_agent(plan: TuningPlan, rec: t.Mapping[str, t.Any]) -> None:
     if resources is not None:
         parsed = _container_resources(resources, "recommendation.node_agent.resources")
         _set_resources(plan, eras.NODE_AGENT_RESOURCES, parsed)
-        plan.placements.append(Placement("node_agent.resources", parsed, eras.NODE_AGENT_RESOURCES))
+        plan.place("node_agent.resources", parsed, eras.NODE_AGENT_RESOURCES, [eras.NODE_AGENT_RESOURCES])
 
     defaults = rec.get("velero_defaults") or {}
     config: dict[str, t.Any] = {}
@@ -526,13 +614,15 @@ def _plan_node_agent(plan: TuningPlan, rec: t.Mapping[str, t.Any]) -> None:
         plan.extra_objects.append({"apiVersion": "v1", "kind": "ConfigMap",
                                    "metadata": {"name": FIXED_NODE_AGENT_CONFIG_NAME}, "data": data})
         location = f"extraObjects: ConfigMap {FIXED_NODE_AGENT_CONFIG_NAME} (fixed name read by Velero 1.{era.velero_minor})"
+        paths = [f"{eras.EXTRA_OBJECTS}[ConfigMap/{FIXED_NODE_AGENT_CONFIG_NAME}]"]
     else:
-        name = plan.config_map(NODE_AGENT_CONFIG_KEY, data)
-        plan.node_agent_args.append(f"--node-agent-configmap={name}")
-        location = (f"configMaps.{NODE_AGENT_CONFIG_KEY} (ConfigMap {name}) + {era.node_agent_extra_args}: "
-                    f"--node-agent-configmap={name}")
+        flag = "--node-agent-configmap"
+        name = plan.config_map(NODE_AGENT_CONFIG_KEY, data, [(t.cast(str, era.node_agent_extra_args), flag)])
+        flag_location, flag_path = plan.node_agent_flag(flag, name)
+        location = f"configMaps.{NODE_AGENT_CONFIG_KEY} (ConfigMap {name}) + {flag_location}"
+        paths = [f"{eras.CONFIG_MAPS}.{NODE_AGENT_CONFIG_KEY}", flag_path]
     for item, value in items:
-        plan.placements.append(Placement(item, value, location))
+        plan.place(item, value, location, paths)
     plan.notes.append("The node-agent reads its ConfigMap at start-up: restart the node-agent DaemonSet after "
                       "the upgrade if Helm does not roll it (deployNodeAgent must be true).")
 
@@ -560,16 +650,19 @@ def _plan_backup_repository(plan: TuningPlan, rec: t.Mapping[str, t.Any]) -> Non
         plan.warnings.append(f"Velero 1.{era.velero_minor} has no backup-repository ConfigMap; "
                              f"{', '.join(item for item, _value in items)} not applied")
         return
-    name = plan.config_map(BACKUP_REPOSITORY_CONFIG_KEY, {"kopia": _json(settings)})
-    location = plan.server_flag("--backup-repository-configmap", name)
+    flag = "--backup-repository-configmap"
+    refs = [(t.cast(str, era.server_extra_args), flag)]
     if era.node_agent_backup_repository_flag:
-        plan.node_agent_args.append(f"--backup-repository-configmap={name}")
+        refs.append((t.cast(str, era.node_agent_extra_args), flag))
+    name = plan.config_map(BACKUP_REPOSITORY_CONFIG_KEY, {"kopia": _json(settings)}, refs)
+    location, path = plan.server_flag(flag, name)
+    paths = [f"{eras.CONFIG_MAPS}.{BACKUP_REPOSITORY_CONFIG_KEY}", path]
+    if era.node_agent_backup_repository_flag:
+        paths.append(plan.node_agent_flag(flag, name)[1])
         location += f" (and {era.node_agent_extra_args})"
+    # Velero copies this ConfigMap into new BackupRepositories only; the sizing warning says so.
     for item, value in items:
-        plan.placements.append(Placement(item, value, f"configMaps.{BACKUP_REPOSITORY_CONFIG_KEY} (ConfigMap {name}) + "
-                                                      f"{location}"))
-    plan.notes.append("Velero copies the backup-repository ConfigMap into a BackupRepository only when the "
-                      "repository is created; existing repositories keep their spec.repositoryConfig.")
+        plan.place(item, value, f"configMaps.{BACKUP_REPOSITORY_CONFIG_KEY} (ConfigMap {name}) + {location}", paths)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -600,7 +693,7 @@ class UserWins:
             self.prefixes = [item.strip() for item in spec]
         else:
             raise ValueError(f"{field}: expected true, false or a list of dotted values keys such as "
-                             f"[configuration.clientQPS, resources], got {spec!r}")
+                             f"[configuration.clientQPS, resources], got {type_name(spec)} {describe_value(spec)}")
         self.used: set[str] = set()
 
     def __call__(self, path: str) -> bool:
@@ -622,37 +715,271 @@ def _flag_name(arg: t.Any) -> str | None:
     return arg.split("=", 1)[0]
 
 
-def _merge_args(result: dict[str, t.Any], key: str, ours: list[str], user_wins: UserWins,
-                conflicts: list[Conflict]) -> None:
-    if not ours:
-        return
-    container, last = _container(result, key, create=True)
-    existing = container.get(last)
-    args = list(existing) if isinstance(existing, list) else []
-    if existing not in (None, []) and not isinstance(existing, list):
-        path = key
-        if user_wins(path):
-            conflicts.append(Conflict(path, existing, ours, "user"))
+def _flag_value(arg: str) -> str | None:
+    return arg.split("=", 1)[1] if "=" in arg else None
+
+
+class _Merge:
+    """State of one merge: the result tree, the conflicts (one per path) and who wins them."""
+
+    def __init__(self, user_values: t.Mapping[str, t.Any] | None, plan: TuningPlan, user_wins: UserWins):
+        self.result: dict[str, t.Any] = copy.deepcopy(dict(user_values or {}))
+        self.plan = plan
+        self.user_wins = user_wins
+        self.conflicts: list[Conflict] = []
+
+    def conflict(self, path: str, user: t.Any, tuned: t.Any, winner: str) -> None:
+        if not any(existing.path == path for existing in self.conflicts):
+            self.conflicts.append(Conflict(path, user, tuned, winner))
+
+    def blocked(self, key: str) -> bool:
+        """A user scalar or list sits where a mapping on the way to ``key`` is needed. Reported once; True when the
+        user keeps it (then nothing of ours goes below it), else it is replaced by an empty mapping."""
+        found, current, at = _lookup(self.result, key.split("."))
+        if not found or at == key:
+            return False
+        if self.user_wins(at):
+            self.conflict(at, current, "(mapping)", "user")
+            return True
+        self.conflict(at, current, "(mapping)", "tuned")
+        container, last = _container(self.result, at, create=True)
+        container[last] = {}
+        return False
+
+    def set_leaf(self, key: str, value: t.Any) -> None:
+        if self.blocked(key):
             return
-        conflicts.append(Conflict(path, existing, ours, "tuned"))
-    for arg in ours:
-        name = _flag_name(arg)
-        matches = [index for index, item in enumerate(args) if _flag_name(item) == name]
-        if not matches:
-            args.append(arg)
+        found, current, _at = _lookup(self.result, key.split("."))
+        if found and current is not None:
+            if same_value(current, value):
+                return
+            if self.user_wins(key):
+                self.conflict(key, current, value, "user")
+                return
+            self.conflict(key, current, value, "tuned")
+        container, last = _container(self.result, key, create=True)
+        container[last] = copy.deepcopy(value)
+
+    def merge_args(self, key: str, ours: list[str]) -> set[str]:
+        """Our flags into the extraArgs list at ``key``, flag by flag; returns the flags whose user value is kept."""
+        names = {t.cast(str, _flag_name(arg)) for arg in ours}
+        if not ours:
+            return set()
+        if self.blocked(key):
+            return names
+        container, last = _container(self.result, key, create=True)
+        existing = container.get(last)
+        if existing not in (None, []) and not isinstance(existing, list):
+            if self.user_wins(key):
+                self.conflict(key, existing, ours, "user")
+                return names
+            self.conflict(key, existing, ours, "tuned")
+        args = list(existing) if isinstance(existing, list) else []
+        kept: set[str] = set()
+        for arg in ours:
+            name = t.cast(str, _flag_name(arg))
+            matches = [index for index, item in enumerate(args) if _flag_name(item) == name]
+            if not matches:
+                args.append(arg)
+                continue
+            current = args[matches[0]]
+            if current == arg:
+                continue
+            path = f"{key} {name}"
+            if self.user_wins(path):
+                self.conflict(path, current, arg, "user")
+                kept.add(name)
+                continue
+            self.conflict(path, current, arg, "tuned")
+            args[matches[0]] = arg
+            for index in reversed(matches[1:]):
+                del args[index]
+        container[last] = args
+        return kept
+
+    def args(self, key: str | None) -> list[t.Any] | None:
+        if not key:
+            return None
+        found, value, at = _lookup(self.result, key.split("."))
+        return value if found and at == key and isinstance(value, list) else None
+
+    def delete(self, key: str) -> None:
+        try:
+            container, last = _container(self.result, key, create=False)
+        except KeyError:
+            return
+        container.pop(last, None)
+
+
+def merge_values(user_values: t.Mapping[str, t.Any] | None, plan: TuningPlan, *,
+                 user_wins: UserWins | None = None) -> tuple[dict[str, t.Any], list[Conflict]]:
+    """The user's values with the plan applied. Their keys stay; tuning keys are set; a conflicting
+    user-set tuning key keeps the user's value only where ``user_wins`` says so."""
+    merge = _Merge(user_values, plan, user_wins or UserWins(False))
+    era = plan.era
+    for key, value in plan.leaves:
+        merge.set_leaf(key, value)
+
+    # A user flag in extraArgs lands after the flag the chart renders from a key, so it would win silently.
+    ours = dict(plan.leaves)
+    user_args = merge.args(era.server_extra_args)
+    if user_args is not None:
+        for key, flag in KEY_FLAGS.items():
+            if key not in ours:
+                continue
+            hits = [arg for arg in user_args if _flag_name(arg) == flag]
+            if not hits:
+                continue
+            path = f"{era.server_extra_args} {flag}"
+            if merge.user_wins(path) or merge.user_wins(key):
+                merge.conflict(path, hits[-1], f"{key}: {ours[key]}", "user")
+                continue
+            merge.conflict(path, hits[-1], f"{key}: {ours[key]}", "tuned")
+            user_args[:] = [arg for arg in user_args if _flag_name(arg) != flag]
+
+    kept_flags: dict[str, set[str]] = {}
+    if plan.server_args:
+        args_key = t.cast(str, era.server_extra_args)
+        kept_flags[args_key] = merge.merge_args(args_key, plan.server_args)
+        _user_keys_for_our_flags(merge)
+    if plan.node_agent_args:
+        args_key = t.cast(str, era.node_agent_extra_args)
+        kept_flags[args_key] = merge.merge_args(args_key, plan.node_agent_args)
+    if era.legacy_maintenance_keys_dropped:
+        _move_legacy_maintenance(merge, user_values or {})
+
+    for cm_key, body in plan.config_maps.items():
+        kept = [f"{args_key}: {flag}" for args_key, flag in plan.config_map_refs.get(cm_key, [])
+                if flag in kept_flags.get(args_key, set())]
+        if kept:
+            # The user's own flag names another ConfigMap: ours would be read by nobody.
+            plan.warnings.append(f"configMaps.{cm_key} is not written: your {', '.join(kept)} is kept and names "
+                                 "another ConfigMap, so the tuning in it does not apply")
             continue
-        current = args[matches[0]]
-        if current == arg:
+        key = f"{eras.CONFIG_MAPS}.{cm_key}.data"
+        if merge.blocked(key):
             continue
-        path = f"{key} {name}"
-        if user_wins(path):
-            conflicts.append(Conflict(path, current, arg, "user"))
+        found, current, at = _lookup(merge.result, key.split("."))
+        container, last = _container(merge.result, key, create=True)
+        if not isinstance(container.get("labels"), t.Mapping):
+            container["labels"] = {}
+        if found and at == key and same_value(current, body["data"]):
             continue
-        conflicts.append(Conflict(path, current, arg, "tuned"))
-        args[matches[0]] = arg
-        for index in reversed(matches[1:]):
-            del args[index]
-    container[last] = args
+        if found and current is not None:
+            if merge.user_wins(at):
+                merge.conflict(at, current, body["data"], "user")
+                continue
+            merge.conflict(at, current, body["data"], "tuned")
+        container[last] = copy.deepcopy(body["data"])
+
+    if plan.extra_objects:
+        objects = merge.result.get(eras.EXTRA_OBJECTS)
+        if objects not in (None, []) and not isinstance(objects, list):
+            raise ValueError(f"velero_values_overrides.{eras.EXTRA_OBJECTS}: expected a list of manifests, "
+                             f"got {type_name(objects)} {describe_value(objects)}")
+        objects = list(objects or [])
+        for obj in plan.extra_objects:
+            ident = (obj["kind"], obj["metadata"]["name"])
+            path = f"{eras.EXTRA_OBJECTS}[{ident[0]}/{ident[1]}]"
+            index = next((i for i, item in enumerate(objects) if isinstance(item, dict)
+                          and (item.get("kind"), (item.get("metadata") or {}).get("name")) == ident), None)
+            if index is None:
+                objects.append(copy.deepcopy(obj))
+            elif not same_value(objects[index].get("data"), obj["data"]):
+                if merge.user_wins(path):
+                    merge.conflict(path, objects[index].get("data"), obj["data"], "user")
+                    continue
+                merge.conflict(path, objects[index].get("data"), obj["data"], "tuned")
+                objects[index] = copy.deepcopy(obj)
+        merge.result[eras.EXTRA_OBJECTS] = objects
+    return merge.result, merge.conflicts
+
+
+def _user_keys_for_our_flags(merge: _Merge) -> None:
+    """A chart key of the user that renders the same flag as one of ours in extraArgs (for example
+    repositoryMaintenanceJob.limits.memory on chart 7.1.2): both would reach the command line."""
+    era = merge.plan.era
+    flag_keys = {flag: key for key, flag in KEY_FLAGS.items()}
+    for arg in merge.plan.server_args:
+        name = t.cast(str, _flag_name(arg))
+        key = flag_keys.get(name)
+        if key is None:
+            continue
+        found, current, at = _lookup(merge.result, key.split("."))
+        if not found or at != key or current is None:
+            continue
+        args_list = merge.args(era.server_extra_args)
+        if era.legacy_maintenance_keys_dropped:
+            # Chart 10.1.x drops the key's flag once repositoryConfigData is set: theirs can only live in our flag.
+            if same_value(current, _flag_value(arg)):
+                merge.delete(key)
+                continue
+            if merge.user_wins(key):
+                merge.conflict(key, current, arg, "user")
+                if args_list is not None and arg in args_list:
+                    args_list[args_list.index(arg)] = f"{name}={current}"
+            else:
+                merge.conflict(key, current, arg, "tuned")
+            merge.delete(key)
+            continue
+        path = f"{key} / {era.server_extra_args} {name}"
+        if merge.user_wins(key) or merge.user_wins(path):
+            merge.conflict(key, current, arg, "user")
+            if args_list is not None and arg in args_list:
+                args_list.remove(arg)
+            continue
+        merge.conflict(key, current, arg, "tuned")
+        merge.delete(key)
+
+
+def _move_legacy_maintenance(merge: _Merge, user_values: t.Mapping[str, t.Any]) -> None:
+    """Chart 10.1.x: maintenance resources the user set the legacy way conflict with our global.podResources.
+
+    The chart drops repositoryMaintenanceJob.requests/limits once repositoryConfigData.global is set, and Velero
+    1.16 lets the ConfigMap's podResources replace --maintenance-job-* flags. So a user's legacy value is either
+    moved into global.podResources (all four fields, "0" = unbounded where missing) when it wins, or reported and
+    removed; it never stays behind silently ignored.
+    """
+    era = merge.plan.era
+    args_key = t.cast(str, era.server_extra_args)
+    global_key = eras.REPOSITORY_CONFIG_GLOBAL + ".podResources"
+    theirs: dict[str, str] = {}
+    sources: list[tuple[str, t.Any]] = []
+    for section, fields in (("requests", ("cpuRequest", "memoryRequest")), ("limits", ("cpuLimit", "memoryLimit"))):
+        key = f"{eras.MAINTENANCE_JOB}.{section}"
+        found, value, at = _lookup(merge.result, key.split("."))
+        if not found or at != key or not isinstance(value, t.Mapping):
+            continue
+        for kind, field in zip(("cpu", "memory"), fields):
+            if value.get(kind) not in (None, ""):
+                theirs[field] = str(value[kind])
+        sources.append((key, copy.deepcopy(dict(value))))
+    args_list = merge.args(args_key) or []
+    for arg in list(args_list):
+        field = MAINTENANCE_FLAG_FIELDS.get(t.cast(str, _flag_name(arg)))
+        if field is not None:
+            theirs[field] = str(_flag_value(arg) or "0")
+            sources.append((f"{args_key} {_flag_name(arg)}", arg))
+    if not sources:
+        return
+    explicit = _lookup(user_values, global_key.split("."))
+    found, tuned, _at = _lookup(merge.result, global_key.split("."))
+    paths = [path for path, _value in sources]
+    wins = any(merge.user_wins(path) for path in paths)
+    if wins and not (explicit[0] and explicit[2] == global_key):
+        moved = {field: theirs.get(field, "0") for field in POD_RESOURCE_FIELDS}
+        for path, value in sources:
+            merge.conflict(path, value, f"{global_key}: {describe(tuned)}", "user")
+        container, last = _container(merge.result, global_key, create=True)
+        container[last] = moved
+    else:
+        for path, value in sources:
+            merge.conflict(path, value, f"{global_key}: {describe(tuned)}", "tuned")
+    for path, _value in sources:
+        if " " in path:
+            args_list[:] = [arg for arg in args_list if _flag_name(arg) != path.split(" ", 1)[1]]
+        else:
+            merge.delete(path)
 
 
 def _container(tree: dict[str, t.Any], dotted: str, create: bool) -> tuple[dict[str, t.Any], str]:
@@ -683,117 +1010,31 @@ def _lookup(tree: t.Mapping[str, t.Any], parts: list[str]) -> tuple[bool, t.Any,
     return True, node, ".".join(parts)
 
 
-def merge_values(user_values: t.Mapping[str, t.Any] | None, plan: TuningPlan, *,
-                 user_wins: UserWins | None = None) -> tuple[dict[str, t.Any], list[Conflict]]:
-    """The user's values with the plan applied. Their keys stay; tuning keys are set; a conflicting
-    user-set tuning key keeps the user's value only where ``user_wins`` says so."""
-    user_wins = user_wins or UserWins(False)
-    result: dict[str, t.Any] = copy.deepcopy(dict(user_values or {}))
-    conflicts: list[Conflict] = []
-    skipped_prefixes: list[str] = []
+def _covers(conflict_path: str, path: str) -> bool:
+    """A conflict at ``conflict_path`` decides ``path``: the same, a parent (key or extraArgs list) or a child."""
+    return (path == conflict_path or path.startswith((conflict_path + ".", conflict_path + " "))
+            or conflict_path.startswith((path + ".", path + " ")))
 
-    for key, value in plan.leaves:
-        if any(key == prefix or key.startswith(prefix + ".") for prefix in skipped_prefixes):
-            continue
-        parts = key.split(".")
-        found, current, at = _lookup(result, parts)
-        if found and at != key:  # the user set a scalar/list where a mapping is needed
-            if user_wins(at):
-                conflicts.append(Conflict(at, current, "(mapping)", "user"))
-                skipped_prefixes.append(at)
-                continue
-            conflicts.append(Conflict(at, current, "(mapping)", "tuned"))
-            container, last = _container(result, at, create=True)
-            container[last] = {}
-            found = False
-        if found and same_value(current, value):
-            continue
-        if found:
-            if user_wins(key):
-                conflicts.append(Conflict(key, current, value, "user"))
-                continue
-            conflicts.append(Conflict(key, current, value, "tuned"))
-        container, last = _container(result, key, create=True)
-        container[last] = copy.deepcopy(value)
 
-    # A user flag in extraArgs lands after the flag the chart renders from a key, so it would win silently.
-    era = plan.era
-    if era.server_extra_args:
-        ours = dict(plan.leaves)
-        _found, args, _at = _lookup(result, era.server_extra_args.split("."))
-        if isinstance(args, list):
-            for key, flag in KEY_FLAGS.items():
-                if key not in ours:
-                    continue
-                hits = [arg for arg in args if _flag_name(arg) == flag]
-                if not hits:
-                    continue
-                path = f"{era.server_extra_args} {flag}"
-                if user_wins(path) or user_wins(key):
-                    conflicts.append(Conflict(path, hits[-1], f"{key}: {ours[key]}", "user"))
-                    continue
-                conflicts.append(Conflict(path, hits[-1], f"{key}: {ours[key]}", "tuned"))
-                args[:] = [arg for arg in args if _flag_name(arg) != flag]
+def mark_kept(placements: t.Iterable[Placement], conflicts: t.Iterable[Conflict]) -> None:
+    """Mark each placement the user's kept values override (the cluster does not get the tuned value)."""
+    kept = [c for c in conflicts if c.winner == "user"]
+    for placement in placements:
+        mine = [c for c in kept if any(_covers(c.path, path) for path in placement.paths)]
+        placement.applied = not mine
+        placement.kept = [c.user for c in mine]
 
-    if plan.server_args:
-        _merge_args(result, t.cast(str, era.server_extra_args), plan.server_args, user_wins, conflicts)
-        # A chart key of the user that renders the same flag as one of ours in extraArgs (for example
-        # repositoryMaintenanceJob.limits.memory on chart 7.1.3): both would reach the command line.
-        flag_keys = {flag: key for key, flag in KEY_FLAGS.items()}
-        for arg in plan.server_args:
-            key = flag_keys.get(t.cast(str, _flag_name(arg)))
-            if key is None:
-                continue
-            found, current, at = _lookup(result, key.split("."))
-            if not found or at != key or current is None:
-                continue
-            path = f"{key} / {era.server_extra_args} {_flag_name(arg)}"
-            args_list = _lookup(result, t.cast(str, era.server_extra_args).split("."))[1]
-            if user_wins(key) or user_wins(path):
-                conflicts.append(Conflict(key, current, arg, "user"))
-                if isinstance(args_list, list) and arg in args_list:
-                    args_list.remove(arg)
-                continue
-            conflicts.append(Conflict(key, current, arg, "tuned"))
-            container, last = _container(result, key, create=False)
-            del container[last]
-    if plan.node_agent_args:
-        _merge_args(result, t.cast(str, era.node_agent_extra_args), plan.node_agent_args, user_wins, conflicts)
 
-    for cm_key, body in plan.config_maps.items():
-        key = f"{eras.CONFIG_MAPS}.{cm_key}.data"
-        found, current, at = _lookup(result, key.split("."))
-        if found and at == key and same_value(current, body["data"]):
-            continue
-        if found:
-            if user_wins(at):
-                conflicts.append(Conflict(at, current, body["data"], "user"))
-                continue
-            conflicts.append(Conflict(at, current, body["data"], "tuned"))
-        container, last = _container(result, key, create=True)
-        container[last] = copy.deepcopy(body["data"])
-
-    if plan.extra_objects:
-        objects = result.get(eras.EXTRA_OBJECTS)
-        if objects not in (None, []) and not isinstance(objects, list):
-            raise ValueError(f"velero_values_overrides.{eras.EXTRA_OBJECTS}: expected a list of manifests, "
-                             f"got {objects!r}")
-        objects = list(objects or [])
-        for obj in plan.extra_objects:
-            ident = (obj["kind"], obj["metadata"]["name"])
-            path = f"{eras.EXTRA_OBJECTS}[{ident[0]}/{ident[1]}]"
-            index = next((i for i, item in enumerate(objects) if isinstance(item, dict)
-                          and (item.get("kind"), (item.get("metadata") or {}).get("name")) == ident), None)
-            if index is None:
-                objects.append(copy.deepcopy(obj))
-            elif not same_value(objects[index].get("data"), obj["data"]):
-                if user_wins(path):
-                    conflicts.append(Conflict(path, objects[index].get("data"), obj["data"], "user"))
-                    continue
-                conflicts.append(Conflict(path, objects[index].get("data"), obj["data"], "tuned"))
-                objects[index] = copy.deepcopy(obj)
-        result[eras.EXTRA_OBJECTS] = objects
-    return result, conflicts
+def effective_server_setting(values: t.Mapping[str, t.Any], era: eras.ChartEra, key: str) -> t.Any:
+    """What `velero server` really gets for a key the chart renders as a flag: a flag of the same name in
+    configuration.extraArgs comes later on the command line and wins, else the key's value (None: unset)."""
+    flag = KEY_FLAGS.get(key)
+    args = _opt(values, era.server_extra_args) if era.server_extra_args else None
+    if flag and isinstance(args, list):
+        hits = [arg for arg in args if _flag_name(arg) == flag]
+        if hits:
+            return _flag_value(hits[-1])
+    return _opt(values, key)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -966,12 +1207,12 @@ def load_overrides(value: t.Any, field: str = "velero_values_overrides", *, sour
         if loaded is None:
             return {}
         if not isinstance(loaded, dict):
-            raise ValueError(f"{field}: {where} must hold a mapping of Helm values, got {type(loaded).__name__}")
+            raise ValueError(f"{field}: {where} must hold a mapping of Helm values, got a {type_name(loaded)}")
         return t.cast(dict, to_plain(loaded))
     if isinstance(value, t.Mapping):
         return t.cast(dict, to_plain(value))
     raise ValueError(f"{field}: expected a mapping of Helm values or the path of a YAML file, "
-                     f"got {type(value).__name__}")
+                     f"got {type_name(value)} {describe_value(value)}")
 
 
 if HAS_YAML:
@@ -1021,12 +1262,64 @@ def exponent_prone(values: t.Any, path: str = "") -> list[str]:
 # Whole pipeline
 
 
+def check_flags(values: t.Mapping[str, t.Any], era: eras.ChartEra, velero_version: t.Any, *,
+                user_values: t.Mapping[str, t.Any] | None = None, field: str = "velero_values_overrides") -> None:
+    """Raise ``ValueError`` for extraArgs flags the cluster's Velero does not have (it would refuse to start)."""
+    rel = release(velero_version)
+    problems: list[str] = []
+    for args_key, component in ((era.server_extra_args, "server"), (era.node_agent_extra_args, "node-agent")):
+        args = _opt(values, args_key) if args_key else None
+        if not isinstance(args, list):
+            continue
+        theirs = _opt(user_values or {}, t.cast(str, args_key))
+        for arg in args:
+            name = _flag_name(arg)
+            problem = unknown_flag(rel, component, name) if name else None
+            if problem:
+                source = field if isinstance(theirs, list) and arg in theirs else "rendered values"
+                problems.append(f"{source}: {args_key} {arg}: {problem}")
+    if problems:
+        raise ValueError("; ".join(dict.fromkeys(problems)))
+
+
+def _user_config_maps_without_labels(values: dict[str, t.Any], plan: TuningPlan, chart: str) -> list[str]:
+    """Give user configMaps entries the labels mapping the chart's NOTES.txt needs to render
+    (eras.configmap_labels_required); an empty map adds no labels."""
+    fixed = []
+    config_maps = values.get(eras.CONFIG_MAPS)
+    if not isinstance(config_maps, dict):
+        return fixed
+    for key, entry in config_maps.items():
+        if key in plan.config_maps or not isinstance(entry, dict) or isinstance(entry.get("labels"), t.Mapping):
+            continue
+        if eras.configmap_labels_required(chart, str(key)):
+            entry["labels"] = {}
+            fixed.append(str(key))
+    return fixed
+
+
+def defaults_for_chart(recommendation: t.Mapping[str, t.Any], era: eras.ChartEra, chart: str) -> dict[str, t.Any]:
+    """What the cluster gets without tuning, per tuned item, and where that comes from (for the report)."""
+    velero = recommendation.get("velero_version")
+    result: dict[str, t.Any] = {}
+    for item, key in (("server.resources", eras.SERVER_RESOURCES), ("node_agent.resources",
+                                                                    eras.NODE_AGENT_RESOURCES)):
+        chart_default = eras.chart_resource_defaults(era, key)
+        if chart_default:
+            result[item] = {"value": chart_default, "source": f"chart {chart} values.yaml `{key}`"}
+        else:
+            result[item] = {"value": None, "source": f"chart {chart} values.yaml `{key}: {{}}`"}
+    result["_velero"] = f"Velero {velero}"
+    return result
+
+
 def render_values(recommendation: t.Mapping[str, t.Any], chart_version: t.Any, *, velero_version: t.Any = None,
                   overrides: t.Any = None, overrides_source: str | None = None, release_name: str = "velero",
                   user_wins: t.Any = False, unchecked_keys: t.Iterable[str] = (),
                   cluster_name: str | None = None) -> dict[str, t.Any]:
     """Recommendation -> merged, validated values and their YAML text, plus what the report needs."""
     velero_version = velero_version or recommendation.get("velero_version")
+    check_release_name(release_name)
     era = eras.chart_era(chart_version, velero_version)
     chart = eras.parse_chart_version(chart_version)
     user_values = load_overrides(overrides, source=overrides_source)
@@ -1034,12 +1327,20 @@ def render_values(recommendation: t.Mapping[str, t.Any], chart_version: t.Any, *
     unchecked = list(unchecked_keys or [])
     if not all(isinstance(item, str) for item in unchecked):
         raise ValueError(f"velero_values_unchecked_keys: expected a list of dotted keys, got {unchecked!r}")
-    plan = plan_tuning(recommendation, era, release_name=release_name, user_values=user_values)
+    plan = plan_tuning(recommendation, era, release_name=release_name, user_values=user_values, chart_version=chart)
     merged, conflicts = merge_values(user_values, plan, user_wins=wins)
+    check_flags(merged, era, velero_version, user_values=user_values)
+    notes = []
+    fixed = _user_config_maps_without_labels(merged, plan, chart)
+    if fixed:
+        notes.append(f"configMaps {', '.join(fixed)}: labels: {{}} added; chart {chart}'s NOTES.txt reads the labels "
+                     + ("of every configMaps entry" if eras.configmap_labels_required(chart) else
+                        f"of {eras.RESTORE_ACTION_CONFIG_MAP}") + " and fails to render without them.")
     validate_values(merged, era, user_values=user_values, unchecked=unchecked)
+    mark_kept(plan.placements, conflicts)
     warnings = list(plan.warnings)
     note = eras.velero_patch_note(chart, velero_version) if velero_version else None
-    notes = ([note] if note else []) + list(plan.notes)
+    notes = ([note] if note else []) + list(plan.notes) + notes
     if era.resource_defaults_merge:
         notes.append(f"Chart {era.first} to {era.last} merges resources with its own defaults; the values set "
                      "every cpu/memory request and limit (null drops a chart default).")
@@ -1057,6 +1358,9 @@ def render_values(recommendation: t.Mapping[str, t.Any], chart_version: t.Any, *
         "put your own settings in velero_values_overrides rather than editing this file.",
     ]
     text = dump_values(merged, header)
+    rate_keys = (("client_qps", eras.CLIENT_QPS), ("client_burst", eras.CLIENT_BURST),
+                 ("client_page_size", eras.CLIENT_PAGE_SIZE))
+    written = {name: effective_server_setting(merged, era, key) for name, key in rate_keys}
     return {
         "values": merged,
         "values_yaml": text,
@@ -1068,4 +1372,8 @@ def render_values(recommendation: t.Mapping[str, t.Any], chart_version: t.Any, *
         "conflicts": [c.as_dict() for c in conflicts],
         "warnings": warnings,
         "notes": notes,
+        "assumptions": list(plan.assumptions),
+        "uploader": plan.uploader,
+        "defaults": defaults_for_chart(recommendation, era, chart),
+        "written": written,
     }

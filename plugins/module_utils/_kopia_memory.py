@@ -25,6 +25,10 @@ AVERAGE_CHUNK_BYTES = int(5.1 * MiB)
 # Unknown file count: assume this average file size (between the 52-103 KB average content of
 # file-heavy kopia repositories and multi-MiB block/large-file volumes; errs towards more files).
 ASSUMED_AVERAGE_FILE_BYTES = 256 * KiB
+# Densest plausible average for a repository whose share of a known data.files is unknown: file-heavy kopia
+# repositories average 52-103 KB per content (kopia.md 1.1), so a repository holds at most about one file per
+# 64 KiB of its bytes. Monotone in every input, unlike a share of data.files in proportion to bytes.
+DENSE_AVERAGE_FILE_BYTES = 64 * KiB
 # Directories are kopia objects too: one per this many files when unknown (perf guide: 1.7-13.6).
 FILES_PER_DIRECTORY = 10
 # Retained history: new contents per day as a share of live contents (incremental backups).
@@ -39,7 +43,9 @@ MAX_MAP_COUNT = 65530  # Linux vm.max_map_count default: one mmap per cached ind
 INDEX_BYTES_PER_CONTENT = 35  # index v2: 17-byte key + 16-19 byte entry, mmapped page cache
 # Steady-state index blobs: write sessions per hour x 3 epochs of 24h (compaction trails ~2 epochs).
 STEADY_STATE_INDEX_HOURS = 72
-MAINTENANCE_RUNS_PER_HOUR = 1  # kopia quick cycle / Velero default frequency 1h
+# One maintenance write session per hour: the 1h default, the most frequent interval the model recommends, so an
+# upper bound for any recommended frequency (a longer interval writes fewer maintenance sessions).
+MAINTENANCE_RUNS_PER_HOUR = 1
 
 # --- heap -------------------------------------------------------------------------------------
 GC_USED_SET_BYTES_PER_CONTENT = 40  # bigmap: 1 + len(key) bytes + 8-byte slot, grows at 75% load
@@ -94,6 +100,11 @@ class MaintenanceEstimate:
     @property
     def driver(self) -> str:
         return "index compaction" if self.compaction_heap_bytes >= self.gc_heap_bytes else "snapshot GC"
+
+
+def dense_files_bound(volume_bytes: int) -> int:
+    """At most this many files in ``volume_bytes`` of a repository (one per 64 KiB, see DENSE_AVERAGE_FILE_BYTES)."""
+    return math.ceil(volume_bytes / DENSE_AVERAGE_FILE_BYTES)
 
 
 def files_for(volume_bytes: int, files: int | None) -> int:

@@ -14,6 +14,7 @@ import re
 import typing as t
 
 from ._fields import describe_value as _describe
+from ._fields import type_name
 
 # Byte units accepted in user-facing size strings. Decimal units follow SI (kB = 1000),
 # binary units follow IEC (KiB = 1024); both the Kubernetes spelling (Gi) and the
@@ -26,8 +27,10 @@ _BYTE_UNITS = {**_DECIMAL, **_BINARY}
 
 _NUMBER_UNIT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*([A-Za-z]*)\s*$")
 # Kubernetes quantity grammar (resource.Quantity): digits, optional fraction, then a binary
-# suffix, a decimal suffix, or a decimal exponent.
-_K8S_QUANTITY = re.compile(r"^([+]?[0-9]+(?:\.[0-9]*)?|[+]?\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$")
+# suffix, a decimal suffix, or a decimal exponent. One pattern for the parser here and the "pattern" of
+# the JSON schemas (ECMA-262 compatible: the sizing-input schema and the per-era Helm values schemas).
+QUANTITY_PATTERN = r"^([+]?[0-9]+(?:\.[0-9]*)?|[+]?\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
+_K8S_QUANTITY = re.compile(QUANTITY_PATTERN)
 _K8S_SUFFIX = {"": 1.0, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15,
                "E": 1e18, "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60}
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
@@ -65,7 +68,7 @@ def parse_size(value: t.Any, field: str, maximum: int | None = None) -> int:
         # Integers stay exact; only a fractional mantissa goes through float.
         result = int(match.group(1)) * multiplier if match.group(1).isdigit() else math.ceil(number * multiplier)
     else:
-        raise ValueError(f"{field}: expected {SIZE_FORM}, got {type(value).__name__} {_describe(value)}")
+        raise ValueError(f"{field}: expected {SIZE_FORM}, got {type_name(value)} {_describe(value)}")
     if result < 0:
         raise ValueError(f"{field}: expected {SIZE_FORM}, got a negative value {_describe(value)}")
     if maximum is not None and result > maximum:
@@ -87,7 +90,7 @@ def parse_quantity(value: t.Any, field: str, form: str = MEMORY_FORM) -> float:
         factor = 10.0 ** int(suffix[1:]) if suffix[:1] in ("e", "E") else _K8S_SUFFIX[suffix]
         number = float(match.group(1)) * factor
     else:
-        raise ValueError(f"{field}: expected {form}, got {type(value).__name__} {_describe(value)}")
+        raise ValueError(f"{field}: expected {form}, got {type_name(value)} {_describe(value)}")
     if not math.isfinite(number) or number < 0:
         raise ValueError(f"{field}: expected {form}, got {_describe(value)}")
     return number

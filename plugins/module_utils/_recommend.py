@@ -44,6 +44,10 @@ MIN_MAINTENANCE_LIMIT = 512 * MiB
 # old node-agent default limit (1Gi); the performance guide saw kopia OOM above it.
 UPLOADER_RESOURCES_THRESHOLD = GiB
 UPLOADER_LIMIT_FACTOR = 1.5
+# The node-agent DaemonSet reserves its request on every node; above this share of a node's allocatable memory the
+# reservation crowds out workloads (heuristic). Unknown node memory: a common 4-vCPU / 16 GiB worker.
+NODE_MEMORY_SHARE = 0.25
+ASSUMED_NODE_MEMORY = 16 * GiB
 # Kopia metadata cache: 20% of cacheLimitMB, soft limit 80% of that; a directory entry ~250 B.
 METADATA_CACHE_SHARE = 0.2
 CACHE_SOFT_LIMIT = 0.8
@@ -260,13 +264,15 @@ def _repositories(inp: SizingInputs, shape: api.ClusterShape, notes: _Notes) -> 
                      f"{format_size(total_bytes)}; no per-repository split.")
     largest_files = data["largest_repository_files"]
     if largest_files is None:
-        if files is not None and data["largest_repository_bytes"] is not None and total_bytes > 0:
-            # Files in proportion to bytes: "all files in the largest repository" would size a 2Ti repository
-            # of an 18Ti fleet for every file of the fleet (tens of Gi nobody would schedule).
-            largest_files = min(total_files, math.ceil(total_files * largest_bytes / total_bytes))
-            notes.assume(f"data.largest_repository_files unknown: {largest_files} files, the largest repository's "
-                         f"share of data.files in proportion to its bytes ({format_size(largest_bytes)} of "
-                         f"{format_size(total_bytes)}).")
+        if files is not None and data["largest_repository_bytes"] is not None:
+            # "All files in the largest repository" would size a 2Ti repository of an 18Ti fleet for every file of
+            # the fleet; a share in proportion to bytes would fall when data.volume_bytes grows. A dense-repository
+            # bound is monotone in every input: at most data.files, at most one file per 64 KiB of its bytes.
+            largest_files = min(total_files, km.dense_files_bound(largest_bytes))
+            notes.assume(f"data.largest_repository_files unknown: {largest_files} files, at most data.files and at "
+                         f"most one file per {format_size(km.DENSE_AVERAGE_FILE_BYTES)} of its "
+                         f"{format_size(largest_bytes)} (file-heavy kopia repositories average 52-103 KB per "
+                         f"content); pass data.largest_repository_files, often far fewer, for a sharper size.")
         elif files is not None:
             largest_files = total_files
             notes.assume(f"data.largest_repository_files unknown: the largest repository is assumed to hold all "
@@ -388,13 +394,16 @@ def _maintenance(inp: SizingInputs, repos: _Repos, cache_limit_mb: int,
     largest = _pod_size(rel, repos.largest, cap, cache_limit_mb)
     global_size, global_shape, what = largest, repos.largest, "largest repository"
     overrides: dict[str, t.Any] = {}
+    in_server = rel.maintenance_mechanism == "in-server"
     if repos.typical is not None and not rel.maintenance_configmap:
         notes.explain("maintenance.repositories",
                       f"empty: Velero {rel.text} applies one maintenance size to every repository (per-repository "
                       f"entries need the maintenance ConfigMap of 1.15+), so the global entry is sized for the largest.")
         if repos.key is not None:
-            notes.warn(f"Velero {rel.text} cannot size maintenance per repository: every maintenance Job gets the "
-                       f"resources of the largest repository {repos.key}. Velero 1.15+ can give it its own entry.")
+            runs = ("the server, which runs maintenance of every repository, needs" if in_server
+                    else "every maintenance Job gets")
+            notes.warn(f"Velero {rel.text} cannot size maintenance per repository: {runs} the resources of the "
+                       f"largest repository {repos.key}. Velero 1.15+ can give it its own entry.")
     elif repos.typical is not None:
         typical = _pod_size(rel, repos.typical, cap, cache_limit_mb)
         dominates = largest.estimate.peak_bytes > DOMINANCE_FACTOR * typical.estimate.peak_bytes
@@ -426,16 +435,18 @@ def _maintenance(inp: SizingInputs, repos: _Repos, cache_limit_mb: int,
             [("the global entry", global_size)] if global_size is not largest else []):
         peak = size.estimate.peak_bytes
         if cap is not None and cap < peak:
+            victim = "the velero server, which runs it," if in_server else "the Job"
+            copied = "" if in_server else ", which Velero copies to maintenance Jobs"
             notes.warn(f"policy.max_maintenance_memory={format_memory(cap)} is below the modeled maintenance peak of "
-                       f"{name} ({format_size(peak)}): the Job may be OOMKilled. If you keep the cap, set "
-                       f"GOMEMLIMIT (about 90% of the limit) in the velero Deployment's env, which Velero copies to "
-                       f"maintenance Jobs, so Go collects before the cgroup limit.")
+                       f"{name} ({format_size(peak)}): {victim} may be OOMKilled. If you keep the cap, set "
+                       f"GOMEMLIMIT (about 90% of the limit) in the velero Deployment's env{copied}, so Go collects "
+                       f"before the cgroup limit.")
     blobs = repos.largest.index_blobs
     if blobs > km.INDEX_BLOB_WARNING_THRESHOLD:
         notes.warn(f"{blobs} index blobs is above kopia's warning threshold ({km.INDEX_BLOB_WARNING_THRESHOLD}): index "
                    f"compaction has fallen behind, so the next successful maintenance compacts the whole retained index "
                    f"({largest.estimate.compaction_entries} entries); the memory above is sized for that run. Watch that "
-                   f"maintenance Jobs succeed and the count falls.")
+                   f"maintenance {'runs' if in_server else 'Jobs'} succeed and the count falls.")
     if blobs >= km.MAX_MAP_COUNT:
         notes.warn(f"{blobs} index blobs reaches Linux's default vm.max_map_count ({km.MAX_MAP_COUNT}); kopia maps each "
                    f"cached index blob and fails with 'mmap error: cannot allocate memory'. Raise vm.max_map_count "
@@ -459,19 +470,31 @@ def _maintenance(inp: SizingInputs, repos: _Repos, cache_limit_mb: int,
         frequency_hours = min(MAX_FREQUENCY_HOURS,
                               max(1, math.ceil(repos.count * MINUTES_PER_MAINTENANCE_JOB / 60)))
     frequency = KOPIA_DEFAULT_MAINTENANCE_FREQUENCY if frequency_hours == 1 else f"{frequency_hours}h"
+    if rel.maintenance_mechanism == "in-server":
+        runner, run = "the server's BackupRepository controller maintains one repository at a time", "run"
+    else:
+        runner, run = "the BackupRepository controller runs one maintenance Job at a time and waits for it", "Job"
     if frequency_hours == 1:
         notes.explain("maintenance.frequency",
-                      "kopia's default 1h (kopia's quick cycle); a longer interval lets more index blobs pile up "
-                      "between compactions, which raises the memory of each run.")
+                      "kopia's default 1h (kopia's quick cycle): the modeled memory of a run does not depend on the "
+                      "interval (the steady-state index counts one maintenance session per hour, the most any "
+                      "recommended interval writes, and index compaction follows kopia's 24h epochs), so the "
+                      "default stays.")
     else:
         notes.explain("maintenance.frequency",
-                      f"{frequency}: the controller runs one maintenance Job at a time and waits for it; "
-                      f"{repos.count} repositories x ~{MINUTES_PER_MAINTENANCE_JOB} min per Job already take "
-                      f"{repos.count * MINUTES_PER_MAINTENANCE_JOB} min per cycle (capped at kopia's "
-                      f"{MAX_FREQUENCY_HOURS}h full cycle).")
-    notes.explain("maintenance.keep_latest_jobs",
-                  f"Velero's default {DEFAULT_KEEP_LATEST_MAINTENANCE_JOBS}: enough finished Jobs (and their pods' "
-                  f"OOMKilled reasons) for troubleshooting without piling up pods.")
+                      f"{frequency}: {runner}; {repos.count} repositories x ~{MINUTES_PER_MAINTENANCE_JOB} min per "
+                      f"{run} already take {repos.count * MINUTES_PER_MAINTENANCE_JOB} min per cycle (capped at "
+                      f"kopia's {MAX_FREQUENCY_HOURS}h full cycle). The modeled memory of a run does not depend on "
+                      f"the interval. --default-repo-maintain-frequency seeds spec.maintenanceFrequency of "
+                      f"BackupRepositories created afterwards only; existing ones keep theirs until patched.")
+    if rel.maintenance_mechanism == "in-server":
+        notes.explain("maintenance.keep_latest_jobs",
+                      f"{DEFAULT_KEEP_LATEST_MAINTENANCE_JOBS}, not applicable: Velero {rel.text} runs maintenance "
+                      f"inside the server and keeps no finished runs; the value only matters after an upgrade.")
+    else:
+        notes.explain("maintenance.keep_latest_jobs",
+                      f"Velero's default {DEFAULT_KEEP_LATEST_MAINTENANCE_JOBS}: enough finished Jobs (and their pods' "
+                      f"OOMKilled reasons) for troubleshooting without piling up pods.")
     mechanism = rel.maintenance_mechanism
     notes.explain("maintenance.mechanism", {
         "in-server": f"Velero {rel.text} runs maintenance inside the server process (1.12-1.13): size the server.",
@@ -506,8 +529,6 @@ def _repository_config(inp: SizingInputs, repos: _Repos, notes: _Notes) -> dict[
                           f"cache of the default {rel.default_cache_limit_mb} MB (20% share, 80% soft limit) and the GC "
                           f"walk re-reads every directory each full maintenance; {wanted} MB would hold it, at most "
                           f"{MAX_CACHE_LIMIT_MB} MB because the cache lives on the pods' ephemeral storage.")
-            notes.warn("The backup-repository ConfigMap is copied into a BackupRepository only when it is created; "
-                       "for existing repositories edit spec.repositoryConfig.")
         else:
             notes.explain("repository.cache_limit_mb",
                           f"null (keep Velero's {rel.default_cache_limit_mb} MB): the largest repository's directory "
@@ -522,14 +543,17 @@ def _repository_config(inp: SizingInputs, repos: _Repos, notes: _Notes) -> dict[
                           f"fastGC (12h): {repos.largest.index_blobs} index blobs is above kopia's warning threshold; "
                           f"deleting superseded epoch indexes is a full-maintenance task, so full cycles twice a day clear "
                           f"the backlog sooner (eagerGC is not recommended: Velero warns it weakens data safety).")
-            notes.warn("fullMaintenanceInterval is applied when a kopia repository is created; existing repositories "
-                       "keep their maintenance parameters (inferred from Velero's code).")
         else:
             notes.explain("repository.full_maintenance_interval",
                           "null (keep normalGC, 24h): the index is not backlogged.")
     else:
         notes.explain("repository.full_maintenance_interval",
                       f"null: fullMaintenanceInterval exists from Velero 1.16; {rel.text} uses kopia's 24h full cycle.")
+    if cache_limit is not None or interval is not None:
+        notes.warn("Velero copies the backup-repository ConfigMap (cacheLimitMB, fullMaintenanceInterval) into a "
+                   "BackupRepository only when the repository is created: edit spec.repositoryConfig of existing "
+                   "ones (fullMaintenanceInterval of an existing kopia repository keeps its maintenance parameters; "
+                   "inferred from Velero's code).")
     return {"cache_limit_mb": cache_limit, "full_maintenance_interval": interval}
 
 
@@ -576,31 +600,79 @@ def _server_resources(inp: SizingInputs, shape: api.ClusterShape, largest: _PodS
             "limits": {"cpu": format_cpu(cpu_limit), "memory": format_memory(memory_limit)}}
 
 
+def _largest_volume(inp: SizingInputs, repos: _Repos, notes: _Notes) -> tuple[int, int, str]:
+    """(bytes, files, what they describe) of the largest single volume, which one kopia upload holds in memory."""
+    data = inp.data
+    repo = repos.largest
+    volume_bytes, volume_files = data["largest_volume_bytes"], data["largest_volume_files"]
+    if volume_bytes is None:
+        volume_bytes = repo.volume_bytes
+    if volume_files is None:
+        if data["largest_volume_bytes"] is None:
+            volume_files = repo.files
+        elif data["files"] is not None or data["largest_repository_files"] is not None:
+            volume_files = min(repo.files, km.dense_files_bound(volume_bytes))
+        else:
+            volume_files = min(repo.files, km.files_for(volume_bytes, None))
+    if data["largest_volume_bytes"] is None and data["largest_volume_files"] is None:
+        notes.assume(f"data.largest_volume_bytes and data.largest_volume_files unknown: the node-agent is sized as if the "
+                     f"largest repository ({format_size(repo.volume_bytes)}, {repo.files} files) were one volume, an "
+                     f"upper bound (about {repo.volumes} volume(s) per repository); pass them to size it per volume.")
+    elif data["largest_volume_files"] is None:
+        notes.assume(f"data.largest_volume_files unknown: {volume_files} files in the largest volume "
+                     f"({format_size(volume_bytes)}), at most its repository's files.")
+    elif data["largest_volume_bytes"] is None:
+        notes.assume(f"data.largest_volume_bytes unknown: the largest volume's streaming buffers are sized for its "
+                     f"repository's {format_size(volume_bytes)}.")
+    known = data["largest_volume_bytes"] is not None or data["largest_volume_files"] is not None
+    what = "the largest volume" if known else "the largest repository taken as one volume"
+    return volume_bytes, volume_files, what
+
+
 def _node_agent(inp: SizingInputs, repos: _Repos, notes: _Notes) -> dict[str, t.Any]:
     rel = inp.release
-    volume = repos.largest
-    per_volume = km.uploader_memory_bytes(volume.volume_bytes, volume.objects)
+    volume_bytes, volume_files, what = _largest_volume(inp, repos, notes)
+    objects = volume_files + km.directories_for(volume_files)
+    per_volume = km.uploader_memory_bytes(volume_bytes, objects)
     request = km.round_memory(per_volume)
     limit = km.round_memory(per_volume * UPLOADER_LIMIT_FACTOR)
     large = limit > UPLOADER_RESOURCES_THRESHOLD
-    detail = (f"kopia uploader for the largest volume: {format_size(km.UPLOADER_BASE_BYTES)} + {volume.objects} files "
-              f"and directories x {km.UPLOADER_BYTES_PER_OBJECT} B + streaming buffers = {format_size(per_volume)} "
+    detail = (f"kopia uploader for {what} ({format_size(volume_bytes)}): "
+              f"{format_size(km.UPLOADER_BASE_BYTES)} + {objects} files and directories x "
+              f"{km.UPLOADER_BYTES_PER_OBJECT} B + streaming buffers = {format_size(per_volume)} "
               f"(fit to Velero's performance guide)")
-    if inp.cluster["nodes"] is None:
+    node_memory = inp.cluster["node_memory"]
+    if node_memory is None:
+        node_memory = ASSUMED_NODE_MEMORY
+        notes.assume(f"cluster.node_memory unknown: nodes with {format_size(node_memory)} allocatable memory assumed "
+                     f"when weighing the node-agent's request against a node.")
+    nodes = inp.cluster["nodes"]
+    if nodes is None:
         notes.assume("cluster.nodes unknown: the node-agent DaemonSet's total memory reservation is not computed.")
     resources = None
     if large:
         resources = {"requests": {"cpu": "500m", "memory": format_memory(request)},
                      "limits": {"cpu": "2", "memory": format_memory(limit)}}
-        nodes = inp.cluster["nodes"]
         reserved = (f"; the DaemonSet reserves {format_size(request * nodes)} across {nodes} nodes" if nodes
                     else "")
-        notes.explain("node_agent.resources.requests.memory", f"{detail}, rounded up; one volume at a time{reserved}.")
+        notes.explain("node_agent.resources.requests.memory",
+                      f"{detail}, rounded up; one volume at a time per node, requested on every node{reserved}.")
         notes.explain("node_agent.resources.limits.memory",
                       f"{UPLOADER_LIMIT_FACTOR:g} x the request for variance; above 1Gi, where the performance guide "
                       f"saw kopia OOM with many files.")
         notes.explain("node_agent.resources.requests.cpu", "500m, Velero's old node-agent default request.")
         notes.explain("node_agent.resources.limits.cpu", "2 cores: kopia hashes and compresses in parallel.")
+        if request > NODE_MEMORY_SHARE * node_memory:
+            notes.warn(f"The node-agent memory request {format_memory(request)} (limit {format_memory(limit)}) is "
+                       f"more than {NODE_MEMORY_SHARE:.0%} of a node's {format_size(node_memory)}: the DaemonSet "
+                       f"reserves it on every node{(' (' + format_size(request * nodes) + ' in all)') if nodes else ''}"
+                       f", whether or not a backup runs there. It is sized for {what} "
+                       f"({format_size(volume_bytes)}, {volume_files} files); "
+                       + ("pass data.largest_volume_bytes and data.largest_volume_files if the largest volume is "
+                          "smaller, " if what != "the largest volume" else "")
+                       + ("pass cluster.node_memory if the nodes are larger, " if inp.cluster["node_memory"] is None
+                          else "")
+                       + "or back that volume up with CSI snapshot data movement instead of file-system backup.")
     else:
         notes.explain("node_agent.resources",
                       f"null (leave as is): {detail}; the modeled limit {format_memory(limit)} stays within 1Gi.")
@@ -711,6 +783,10 @@ def recommend(inputs: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     if rel.assumed_from:
         notes.warn(f"Velero {rel.text} is newer than the newest patch this collection knows; the facts of "
                    f"{rel.assumed_from} are assumed.")
+    if rel.default_uploader != "kopia":
+        notes.assume(f"uploader: kopia repositories assumed. Velero {rel.text}'s server defaults to "
+                     f"--uploader-type={rel.default_uploader} (velero install and the Helm chart from 5.4.1 set "
+                     f"kopia); the maintenance and node-agent sizing model kopia and does not apply to restic.")
     shape = _cluster_shape(inp, notes)
     api_result = _size_api(inp, shape, notes)
     plugins, plugin_throttle, plugin_throttle_default = _plugins(rel, api_result, notes)

@@ -14,6 +14,8 @@ import dataclasses
 import re
 import typing as t
 
+from ._fields import describe_value, type_name
+
 SUPPORTED_RANGE = "1.12.0 to 1.18.x"
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+][0-9A-Za-z.-]+)?$")
 
@@ -53,14 +55,11 @@ class Minor:
     # --backup-repository-configmap (1.15+): cacheLimitMB (1.15, PR #8093), fullMaintenanceInterval (1.16, PR #8581).
     backup_repository_configmap: bool
     full_maintenance_interval: bool
-    # Repo-maintenance ConfigMap keepLatestMaintenanceJobs / priorityClassName (1.17, PR #9135).
-    keep_latest_in_configmap: bool
-    # BackupRepository status.recentMaintenance (1.16, PR #8532); deterministic repo names (1.16, PR #8808).
+    # BackupRepository status.recentMaintenance (1.16, PR #8532).
     recent_maintenance_status: bool
-    deterministic_repository_names: bool
     # pkg/repository/udmrepo/kopialib/backend/common.go: 5000 MB from 1.15; 2000+2000 MB fixed before.
     default_cache_limit_mb: int
-    # Server uploader default: restic through 1.16, kopia from 1.17.
+    # `velero server --uploader-type` default: restic through 1.16, kopia from 1.17 (velero.md section 6).
     default_uploader: str
 
 
@@ -71,8 +70,8 @@ _V1_12 = Minor(
     maintenance_configmap=False, kopia_version="0.13.0-velero.1", compaction_bytes_per_entry=735,
     gc_sets_on_heap=True, server_aggregated_discovery=False, plugins_aggregated_discovery=False,
     node_agent_config="none", node_agent_pod_resources=False, node_agent_default_resources=True,
-    backup_repository_configmap=False, full_maintenance_interval=False, keep_latest_in_configmap=False,
-    recent_maintenance_status=False, deterministic_repository_names=False, default_cache_limit_mb=4000,
+    backup_repository_configmap=False, full_maintenance_interval=False,
+    recent_maintenance_status=False, default_cache_limit_mb=4000,
     default_uploader="restic",
 )
 _V1_13 = dataclasses.replace(_V1_12, minor=13, newest_known_patch=2, kopia_version="0.14.1 (fork 20231023)",
@@ -88,10 +87,9 @@ _V1_15 = dataclasses.replace(_V1_14, minor=15, newest_known_patch=2, plugins_inh
                              backup_repository_configmap=True, default_cache_limit_mb=5000)
 _V1_16 = dataclasses.replace(_V1_15, minor=16, newest_known_patch=2, kopia_version="0.19.0",
                              plugins_aggregated_discovery=True, full_maintenance_interval=True,
-                             recent_maintenance_status=True, deterministic_repository_names=True)
+                             recent_maintenance_status=True)
 _V1_17 = dataclasses.replace(_V1_16, minor=17, newest_known_patch=1, maintenance_server_flags=False,
-                             kopia_version="0.21.1", gc_sets_on_heap=False, keep_latest_in_configmap=True,
-                             default_uploader="kopia")
+                             kopia_version="0.21.1", gc_sets_on_heap=False, default_uploader="kopia")
 _V1_18 = dataclasses.replace(_V1_17, minor=18, newest_known_patch=1, kopia_version="0.22.3")
 _MINORS: dict[int, Minor] = {facts.minor: facts for facts in (_V1_12, _V1_13, _V1_14, _V1_15, _V1_16, _V1_17, _V1_18)}
 
@@ -101,7 +99,7 @@ CLIENT_GO_DEFAULT_QPS = 5.0  # k8s.io/client-go rest/config.go DefaultQPS
 CLIENT_GO_DEFAULT_BURST = 10  # DefaultBurst
 DEFAULT_KEEP_LATEST_MAINTENANCE_JOBS = 3  # pkg/repository/maintenance DefaultKeepLatestMaintenanceJobs
 KOPIA_DEFAULT_MAINTENANCE_FREQUENCY = "1h"  # lib_repo.go defaultMaintainCheckPeriod
-REPO_SYNC_PERIOD_SECONDS = 300  # backup_repository_controller.go repoSyncPeriod
+RESTIC_DEFAULT_MAINTENANCE_FREQUENCY = "168h"  # pkg/restic/common.go: 7 x 24h
 # pkg/install/resources.go DefaultVeleroPod{CPURequest,MemRequest,CPULimit,MemLimit} (velero install).
 DEFAULT_SERVER_RESOURCES = {"requests": {"cpu": "500m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
 DEFAULT_NODE_AGENT_RESOURCES_1_12 = {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
@@ -137,11 +135,6 @@ class VeleroRelease:
         return self.at_least(18, 1)
 
     @property
-    def pod_labels_annotations(self) -> bool:
-        """Maintenance ConfigMap podLabels/podAnnotations (1.18.0, PR #9452)."""
-        return self.at_least(18, 0)
-
-    @property
     def default_resources_server(self) -> dict[str, dict[str, str]]:
         return DEFAULT_SERVER_RESOURCES
 
@@ -150,9 +143,69 @@ class VeleroRelease:
         return DEFAULT_NODE_AGENT_RESOURCES_1_12 if self.minor_facts.node_agent_default_resources else None
 
 
+# Command-line flags that exist only in some Velero releases, and what to use elsewhere. cobra rejects an unknown
+# flag, so a `velero server` or `velero node-agent server` given one of these outside its range does not start
+# (velero.md 3.2: the maintenance flags were removed in 1.17 by PR #9147; the ConfigMap flags arrived in 1.15).
+@dataclasses.dataclass(frozen=True)
+class VersionedFlag:
+    flag: str
+    component: t.Literal["server", "node-agent"]
+    first_minor: int
+    last_minor: int | None  # None: still present in the newest release
+    before: str  # what to do on releases before first_minor
+    after: str = ""  # what to do on releases after last_minor
+
+
+_MAINTENANCE_BEFORE = ("Velero 1.12/1.13 run repository maintenance inside the server process, so size the server's "
+                       "resources instead")
+_MAINTENANCE_AFTER = ("removed in Velero 1.17 (PR #9147): set podResources in the repository-maintenance ConfigMap "
+                      "instead (chart: configuration.repositoryMaintenanceJob.repositoryConfigData.global.podResources)")
+VERSIONED_FLAGS: tuple[VersionedFlag, ...] = (
+    VersionedFlag("--maintenance-job-cpu-request", "server", 14, 16, _MAINTENANCE_BEFORE, _MAINTENANCE_AFTER),
+    VersionedFlag("--maintenance-job-mem-request", "server", 14, 16, _MAINTENANCE_BEFORE, _MAINTENANCE_AFTER),
+    VersionedFlag("--maintenance-job-cpu-limit", "server", 14, 16, _MAINTENANCE_BEFORE, _MAINTENANCE_AFTER),
+    VersionedFlag("--maintenance-job-mem-limit", "server", 14, 16, _MAINTENANCE_BEFORE, _MAINTENANCE_AFTER),
+    VersionedFlag("--keep-latest-maintenance-jobs", "server", 14, 16,
+                  "Velero 1.12/1.13 run maintenance inside the server and keep no maintenance Jobs",
+                  "removed in Velero 1.17 (PR #9147): set keepLatestMaintenanceJobs in the repository-maintenance "
+                  "ConfigMap instead (chart: configuration.repositoryMaintenanceJob.repositoryConfigData.global."
+                  "keepLatestMaintenanceJobs)"),
+    VersionedFlag("--repo-maintenance-job-configmap", "server", 15, None,
+                  "added in Velero 1.15: Velero 1.14 sizes maintenance Jobs with the --maintenance-job-* flags, "
+                  "1.12/1.13 run maintenance inside the server (size its resources)"),
+    VersionedFlag("--backup-repository-configmap", "server", 15, None,
+                  "added in Velero 1.15 (PR #8093); earlier releases have a fixed kopia cache and no "
+                  "backup-repository ConfigMap, so remove it"),
+    VersionedFlag("--item-block-worker-count", "server", 16, None, "added in Velero 1.16; remove it"),
+    VersionedFlag("--concurrent-backups", "server", 18, None, "added in Velero 1.18; remove it"),
+    VersionedFlag("--node-agent-configmap", "node-agent", 15, None,
+                  "added in Velero 1.15 (PR #8097): Velero 1.13/1.14 read the ConfigMap with the fixed name "
+                  "node-agent-config (no flag), Velero 1.12 has no node-agent ConfigMap"),
+    VersionedFlag("--backup-repository-configmap", "node-agent", 18, None,
+                  "the node-agent takes it from Velero 1.18; earlier releases read it on the server only "
+                  "(configuration.extraArgs)"),
+)
+
+
+def unknown_flag(rel: VeleroRelease, component: str, flag: str) -> str | None:
+    """Why ``flag`` does not exist on ``component`` of this release and what to use instead, or None if it does."""
+    minor = rel.version[1]
+    for facts in VERSIONED_FLAGS:
+        if facts.flag != flag or facts.component != component:
+            continue
+        if minor < facts.first_minor:
+            return (f"{flag} does not exist on `velero {'server' if component == 'server' else 'node-agent server'}` "
+                    f"of Velero {rel.text}: {facts.before}")
+        if facts.last_minor is not None and minor > facts.last_minor:
+            return (f"{flag} does not exist on `velero {'server' if component == 'server' else 'node-agent server'}` "
+                    f"of Velero {rel.text}: {facts.after}")
+    return None
+
+
 def parse_version(value: t.Any, field: str = "velero_version") -> tuple[int, int, int]:
     if not isinstance(value, str):
-        raise ValueError(f"{field}: expected a Velero version string such as 1.14.0 ({SUPPORTED_RANGE}), got {type(value).__name__}")
+        raise ValueError(f"{field}: expected a Velero version string such as 1.14.0 ({SUPPORTED_RANGE}), "
+                         f"got {type_name(value)} {describe_value(value)}")
     match = _VERSION.match(value.strip())
     if match is None:
         raise ValueError(f"{field}: expected a Velero version such as 1.14.0 or v1.16.2 ({SUPPORTED_RANGE}), got {value!r}")

@@ -9,20 +9,31 @@ Pure Python, no Ansible imports; raises ``ValueError``.
 
 from __future__ import annotations
 
+import json
 import typing as t
 
-from ._helm_values import same_value, describe
-from ._quantity import format_seconds
+from . import _api_load as api
+from ._helm_values import describe, same_value
+from ._quantity import format_seconds, parse_memory
 
 REPORT_FILE = "report.md"
 VALUES_FILE = "values.yaml"
 SVG_FILE = "api-time.svg"
+FLEET_SIDECAR_VERSION = 1
+# Row keys that are bookkeeping, not content: an unchanged row keeps the date of the run that produced it.
+_ROW_BOOKKEEPING = ("run_date", "earlier_run")
 
 
 def cell(value: t.Any) -> str:
     """One Markdown table cell: no pipes or line breaks."""
     text = describe(value) if not isinstance(value, str) else value
     return " ".join(text.replace("|", "\\|").split()) or "-"
+
+
+def bullet(value: t.Any) -> str:
+    """One Markdown list item's text: one line; pipes stay as they are (only table cells escape them)."""
+    text = describe(value) if not isinstance(value, str) else value
+    return " ".join(text.split()) or "-"
 
 
 def _seconds(value: t.Any) -> str:
@@ -86,6 +97,22 @@ def default_for(rec: t.Mapping[str, t.Any], item: str) -> t.Any:
     return None
 
 
+def default_cell(rec: t.Mapping[str, t.Any], rendered: t.Mapping[str, t.Any], item: str) -> str:
+    """What the cluster runs with when the value is not tuned, and where that comes from: the chart's own
+    values.yaml for resources (charts up to 6.6.0 set some, 6.7.0+ none), Velero's default otherwise."""
+    chart_defaults = rendered.get("defaults") or {}
+    if item in chart_defaults and isinstance(chart_defaults[item], t.Mapping):
+        entry = chart_defaults[item]
+        value = entry.get("value")
+        return f"{describe(value) if value else 'none'} ({entry.get('source')})"
+    value = default_for(rec, item)
+    if value is None:
+        return "-"
+    if item.startswith("maintenance.repositories."):
+        return str(value)
+    return f"{describe(value)} ({chart_defaults.get('_velero') or 'Velero'} default)"
+
+
 def _effect(rec: t.Mapping[str, t.Any], item: str, value: t.Any, route: str) -> str:
     predicted = rec.get("predicted") or {}
     peak = predicted.get("maintenance_peak_memory")
@@ -111,7 +138,8 @@ def _effect(rec: t.Mapping[str, t.Any], item: str, value: t.Any, route: str) -> 
     return {
         "server.resources": "server pod sized for the objects held during a backup",
         "maintenance.keep_latest_jobs": "finished maintenance Jobs (and their pods' logs) kept per repository",
-        "maintenance.frequency": "how often Velero starts a maintenance Job per repository",
+        "maintenance.frequency": "how often Velero maintains each new repository; existing BackupRepositories keep "
+                                 "theirs until patched (see Warnings)",
         "repository.cache_limit_mb": "kopia cache size of repositories created from now on",
         "repository.full_maintenance_interval": "kopia full-maintenance interval of repositories created from now on",
         "node_agent.load_concurrency": "data-path operations running at once on each node",
@@ -182,24 +210,26 @@ def cluster_report(cluster: str, recommendation: t.Mapping[str, t.Any], rendered
     for placement in rendered.get("placements") or []:
         item = placement["item"]
         recommended = describe(placement["value"])
-        kept = [c for c in rendered.get("conflicts") or [] if c["winner"] == "user"
-                and (c["path"] == placement["location"] or c["path"].startswith(placement["location"] + "."))]
-        if kept:
-            recommended += " (not applied: you keep " + ", ".join(describe(c["user"]) for c in kept) + ")"
-        rows.append([item, default_for(rec, item), recommended, _effect(rec, item, placement["value"], route),
-                     placement["location"]])
+        if not placement.get("applied", True):
+            recommended += " (not applied: you keep " + ", ".join(describe(v) for v in placement.get("kept") or []) + ")"
+        rows.append([item, default_cell(rec, rendered, item), recommended,
+                     _effect(rec, item, placement["value"], route), placement["location"]])
         reasons = explanations_for(rec, item)
         if len(reasons) == 1:
             why.append(f"- **{item}**: {cell(reasons[0])}")
         elif reasons:
             why += [f"- **{item}**"] + [f"  - {cell(reason)}" for reason in reasons]
-    lines += _table(["Setting", "Velero default", "Recommended", "Predicted effect", "Where in the values"], rows)
+    lines += _table(["Setting", "Default (source)", "Recommended", "Predicted effect", "Where in the values"], rows)
     if why:
         lines += ["", "## Why", ""] + why
     lines += ["", "## Predicted effect", ""]
     lines.append(f"- API requests for a whole-cluster backup: {predicted.get('api_requests', '-')}")
     lines.append(f"- Client-side throttling per backup: {_seconds(predicted.get('throttle_seconds_default'))} with "
                  f"Velero's defaults, {_seconds(predicted.get('throttle_seconds_recommended'))} tuned")
+    written = written_rate(rec, rendered)
+    if written["differs"]:
+        lines.append(f"- With the QPS/burst the values really set ({describe(written['qps'])}/"
+                     f"{describe(written['burst'])}, yours kept): {_seconds(written['throttle_seconds'])}")
     if plugins:
         if plugins.get("inherit_server_flags"):
             lines.append(f"- Plugins inherit the server's QPS/burst "
@@ -221,13 +251,13 @@ def cluster_report(cluster: str, recommendation: t.Mapping[str, t.Any], rendered
     warnings = list(rec.get("warnings") or []) + [w for w in rendered.get("warnings") or []
                                                   if not str(w).startswith("conflict at ")]
     if warnings:
-        lines += ["", "## Warnings", ""] + [f"- {cell(w)}" for w in warnings]
+        lines += ["", "## Warnings", ""] + [f"- {bullet(w)}" for w in warnings]
     notes = list(rendered.get("notes") or [])
     if notes:
-        lines += ["", "## Notes", ""] + [f"- {cell(n)}" for n in notes]
-    assumptions = list(rec.get("assumptions") or [])
+        lines += ["", "## Notes", ""] + [f"- {bullet(n)}" for n in notes]
+    assumptions = list(rec.get("assumptions") or []) + list(rendered.get("assumptions") or [])
     if assumptions:
-        lines += ["", "## Assumptions", ""] + [f"- {cell(a)}" for a in assumptions]
+        lines += ["", "## Assumptions", ""] + [f"- {bullet(a)}" for a in assumptions]
     facts = facts or {}
     drift = facts.get("drift")
     if drift or facts.get("partial") or facts.get("errors"):
@@ -244,6 +274,48 @@ def cluster_report(cluster: str, recommendation: t.Mapping[str, t.Any], rendered
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _number(value: t.Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def written_rate(rec: t.Mapping[str, t.Any], rendered: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """QPS/burst the written values give the server (the user's where they kept theirs) and the modeled
+    throttling at that rate; ``differs`` when it is not the recommendation."""
+    server = rec.get("server") or {}
+    predicted = rec.get("predicted") or {}
+    written = rendered.get("written") or {}
+    defaults = rec.get("velero_defaults") or {}
+    # An unset key leaves Velero's own default.
+    qps = _number(written.get("client_qps")) or _number(defaults.get("server.client_qps")) or server.get("client_qps")
+    burst = _number(written.get("client_burst")) or _number(defaults.get("server.client_burst")) or \
+        server.get("client_burst")
+    differs = not (same_value(qps, server.get("client_qps")) and same_value(burst, server.get("client_burst")))
+    throttle = predicted.get("throttle_seconds_recommended")
+    breakdown = predicted.get("api_requests_breakdown")
+    if differs and isinstance(breakdown, t.Mapping) and qps and burst:
+        throttle = round(api.server_throttle_from_breakdown(breakdown, float(qps), int(float(burst))), 2)
+    return {"qps": qps, "burst": burst, "throttle_seconds": throttle, "differs": differs}
+
+
+def _pod_text(pod: t.Any) -> str:
+    if not isinstance(pod, t.Mapping):
+        return "-"
+    return f"{pod.get('memoryRequest', '-')}/{pod.get('memoryLimit', '-')}"
+
+
+def _memory_limit(pod: t.Mapping[str, t.Any]) -> int:
+    try:
+        return parse_memory(pod.get("memoryLimit") or "0", "memoryLimit")
+    except ValueError:
+        return 0
+
+
 def fleet_summary(cluster: str, recommendation: t.Mapping[str, t.Any], rendered: t.Mapping[str, t.Any],
                   report_path: str | None = None) -> dict[str, t.Any]:
     """The one row of the fleet report this cluster contributes."""
@@ -251,26 +323,38 @@ def fleet_summary(cluster: str, recommendation: t.Mapping[str, t.Any], rendered:
     server = rec.get("server") or {}
     defaults = rec.get("velero_defaults") or {}
     predicted = rec.get("predicted") or {}
-    placed = {p["item"]: p["value"] for p in rendered.get("placements") or []}
-    pod = placed.get("maintenance.pod_resources") or (rec.get("maintenance") or {}).get("pod_resources") or {}
-    # What the written values hold (the user's value where they kept theirs).
-    configuration = (rendered.get("values") or {}).get("configuration") or {}
+    placements = {p["item"]: p for p in rendered.get("placements") or []}
+    placed = placements.get("maintenance.pod_resources")
+    pod = placed["value"] if placed else (rec.get("maintenance") or {}).get("pod_resources") or {}
+    memory = _pod_text(pod)
+    if placed and not placed.get("applied", True):
+        memory += " (yours kept)"
+    # The largest per-repository entry, next to the global one (the peak column belongs to it).
+    entries = [(item.split(".", 2)[2], p) for item, p in placements.items()
+               if item.startswith("maintenance.repositories.")]
+    if entries:
+        key, entry = max(entries, key=lambda pair: _memory_limit(pair[1]["value"]))
+        memory = f"global {memory}; {key} {_pod_text(entry['value'])}" + (
+            " (yours kept)" if not entry.get("applied", True) else "")
+    rate = written_rate(rec, rendered)
+    written = rendered.get("written") or {}
     return {
         "cluster": cluster,
         "status": "ok",
         "velero_version": rec.get("velero_version"),
         "chart_version": rendered.get("chart_version"),
-        "client_qps": configuration.get("clientQPS", server.get("client_qps")),
-        "client_burst": configuration.get("clientBurst", server.get("client_burst")),
-        "client_page_size": configuration.get("clientPageSize", server.get("client_page_size")),
+        "client_qps": rate["qps"],
+        "client_burst": rate["burst"],
+        "client_page_size": written.get("client_page_size") or server.get("client_page_size"),
         "recommended_client_qps": server.get("client_qps"),
         "recommended_client_burst": server.get("client_burst"),
         "default_client_qps": defaults.get("server.client_qps"),
         "default_client_burst": defaults.get("server.client_burst"),
-        "maintenance_memory": f"{pod.get('memoryRequest', '-')}/{pod.get('memoryLimit', '-')}",
+        "maintenance_memory": memory,
         "maintenance_peak_memory": predicted.get("maintenance_peak_memory"),
         "throttle_seconds_default": predicted.get("throttle_seconds_default"),
         "throttle_seconds_recommended": predicted.get("throttle_seconds_recommended"),
+        "throttle_seconds_written": rate["throttle_seconds"],
         "conflicts": len(rendered.get("conflicts") or []),
         "warnings": len(rec.get("warnings") or []) + len([w for w in rendered.get("warnings") or []
                                                           if not str(w).startswith("conflict at ")]),
@@ -278,15 +362,81 @@ def fleet_summary(cluster: str, recommendation: t.Mapping[str, t.Any], rendered:
     }
 
 
+def _content(row: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    return {key: value for key, value in row.items() if key not in _ROW_BOOKKEEPING}
+
+
+def merge_fleet_rows(current: t.Iterable[t.Mapping[str, t.Any]], previous: t.Iterable[t.Any] | None,
+                     inventory: t.Iterable[str], today: str) -> list[dict[str, t.Any]]:
+    """One row per inventory host: this run's rows; rows of hosts this run left out (``--limit``) from the previous
+    run, marked ``earlier_run`` with the date they were made; ``not-run`` for hosts never tuned.
+
+    A row equal to the previous run's keeps that run's date, so an unchanged re-run changes no file. Rows of hosts
+    no longer in the inventory are dropped. ``today`` is an ISO date (the caller's clock; this stays pure).
+    """
+    previous_rows = {str(row["cluster"]): dict(row) for row in previous or []
+                     if isinstance(row, t.Mapping) and row.get("cluster") is not None}
+    current_rows = {str(row["cluster"]): dict(row) for row in current}
+    rows = []
+    for host in sorted(set(inventory) | set(current_rows)):
+        if host in current_rows:
+            row = current_rows[host]
+            old = previous_rows.get(host)
+            same = old is not None and not old.get("earlier_run") and _content(old) == _content(row)
+            row["run_date"] = (old.get("run_date") if same and old is not None else None) or today
+            row.pop("earlier_run", None)
+        elif host in previous_rows and previous_rows[host].get("status") != "not-run":
+            row = previous_rows[host]
+            row["earlier_run"] = True
+        else:
+            row = {"cluster": host, "status": "not-run"}
+        rows.append(row)
+    return rows
+
+
+def fleet_sidecar(rows: t.Iterable[t.Mapping[str, t.Any]]) -> str:
+    """fleet-report.json: the rows behind fleet-report.md, read back by the next run (deterministic JSON)."""
+    return json.dumps({"version": FLEET_SIDECAR_VERSION, "rows": list(rows)}, indent=1, sort_keys=True) + "\n"
+
+
+def read_fleet_sidecar(text: str) -> list[dict[str, t.Any]]:
+    """Rows of a fleet-report.json; ``ValueError`` when it is not one."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("version") != FLEET_SIDECAR_VERSION or not isinstance(
+            data.get("rows"), list):
+        raise ValueError(f"expected {{\"version\": {FLEET_SIDECAR_VERSION}, \"rows\": [...]}}")
+    return [row for row in data["rows"] if isinstance(row, dict)]
+
+
+def _status_cell(row: t.Mapping[str, t.Any]) -> str:
+    status = {"ok": "tuned", "not-run": "not tuned yet"}.get(str(row.get("status")), "FAILED")
+    if row.get("earlier_run"):
+        status += f" (earlier run, {row.get('run_date') or 'date unknown'})"
+    return status
+
+
 def fleet_report(rows: t.Iterable[t.Mapping[str, t.Any]]) -> str:
     """fleet-report.md: one row per cluster, failed clusters listed with their message."""
     rows = sorted((dict(row) for row in rows), key=lambda row: str(row.get("cluster")))
-    tuned = [row for row in rows if row.get("status") == "ok"]
-    failed = [row for row in rows if row.get("status") != "ok"]
-    lines = ["# Velero tuning: fleet report", "",
-             f"{len(rows)} cluster{'' if len(rows) == 1 else 's'}: {len(tuned)} tuned, {len(failed)} failed.", ""]
+    current = [row for row in rows if not row.get("earlier_run") and row.get("status") != "not-run"]
+    tuned = [row for row in current if row.get("status") == "ok"]
+    failed = [row for row in rows if row.get("status") not in ("ok", "not-run")]
+    earlier = [row for row in rows if row.get("earlier_run")]
+    not_run = [row for row in rows if row.get("status") == "not-run"]
+    summary = (f"{len(rows)} cluster{'' if len(rows) == 1 else 's'}: {len(tuned)} tuned, "
+               f"{len(current) - len(tuned)} failed.")
+    if earlier:
+        summary += (f" {len(earlier)} not in this run (--limit): their rows are from an earlier run, marked with "
+                    "its date.")
+    if not_run:
+        summary += f" {len(not_run)} not tuned yet."
+    lines = ["# Velero tuning: fleet report", "", summary, ""]
     table = []
     for row in rows:
+        status = _status_cell(row)
         if row.get("status") == "ok":
             report = row.get("report")
             rate = (f"{describe(row.get('default_client_qps'))}/{describe(row.get('default_client_burst'))} -> "
@@ -295,19 +445,24 @@ def fleet_report(rows: t.Iterable[t.Mapping[str, t.Any]]) -> str:
             if recommended != (None, None) and not (same_value(recommended[0], row.get("client_qps"))
                                                     and same_value(recommended[1], row.get("client_burst"))):
                 rate += f" (yours; tuned {describe(recommended[0])}/{describe(recommended[1])})"
+            written = row.get("throttle_seconds_written", row.get("throttle_seconds_recommended"))
             table.append([
-                row["cluster"], "tuned", row.get("velero_version"), row.get("chart_version"), rate,
+                row["cluster"], status, row.get("velero_version"), row.get("chart_version"), rate,
                 row.get("client_page_size"), row.get("maintenance_memory"), row.get("maintenance_peak_memory"),
-                f"{_seconds(row.get('throttle_seconds_default'))} -> {_seconds(row.get('throttle_seconds_recommended'))}",
+                f"{_seconds(row.get('throttle_seconds_default'))} -> {_seconds(written)}",
                 row.get("conflicts"), row.get("warnings"), f"[report]({report})" if report else "-"])
+        elif row.get("status") == "not-run":
+            table.append([row.get("cluster"), status] + ["-"] * 10)
         else:
-            table.append([row.get("cluster"), "FAILED", row.get("velero_version"), row.get("chart_version"),
+            table.append([row.get("cluster"), status, row.get("velero_version"), row.get("chart_version"),
                           "-", "-", "-", "-", "-", "-", "-", "see Failed clusters"])
-    lines += _table(["Cluster", "Status", "Velero", "Chart", "QPS/burst (default -> tuned)", "Page size",
+    lines += _table(["Cluster", "Status", "Velero", "Chart", "QPS/burst (default -> written)", "Page size",
                      "Maintenance memory (request/limit)", "Modeled maintenance peak",
-                     "API throttling per backup (default -> tuned)", "Conflicts", "Warnings", "Report"], table)
+                     "API throttling per backup (default -> written values)", "Conflicts", "Warnings", "Report"],
+                    table)
     if failed:
         lines += ["", "## Failed clusters", ""]
-        lines += _table(["Cluster", "Message"], [[row.get("cluster"), row.get("message") or "failed"]
-                                                 for row in failed])
+        lines += _table(["Cluster", "Message"], [[row.get("cluster") if not row.get("earlier_run") else
+                                                  f"{row.get('cluster')} (earlier run, {row.get('run_date')})",
+                                                  row.get("message") or "failed"] for row in failed])
     return "\n".join(lines).rstrip() + "\n"

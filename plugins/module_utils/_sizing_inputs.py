@@ -20,7 +20,8 @@ import re
 import typing as t
 
 from ._fields import describe_value as _describe
-from ._quantity import MiB, format_size, parse_memory, parse_size
+from ._fields import type_name
+from ._quantity import QUANTITY_PATTERN, GiB, MiB, format_size, parse_memory, parse_size
 from ._releases import SUPPORTED_RANGE, VeleroRelease, release
 
 # Kinds of field: how a value is accepted and normalised.
@@ -38,7 +39,7 @@ TiB = 2**40
 
 # Same regular expressions as the schema's "pattern" (ECMA-262 compatible, no flags).
 SIZE_PATTERN = r"^\s*([0-9]+(\.[0-9]+)?|\.[0-9]+)\s*([kKmMgGtTpPeE][iI]?[bB]?|[bB])?\s*$"
-MEMORY_PATTERN = r"^([+]?[0-9]+(\.[0-9]*)?|[+]?\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
+MEMORY_PATTERN = QUANTITY_PATTERN
 VERSION_PATTERN = r"^v?1\.1[2-8]\.[0-9]+([-+][0-9A-Za-z.-]+)?$"
 REPOSITORY_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 
@@ -76,6 +77,8 @@ FIELDS: dict[str, dict[str, Field]] = {
                             minimum=1, maximum=20_000),
         "aggregated_discovery": Field("bool", "Whether the API server offers aggregated discovery (Kubernetes 1.27+)."),
         "nodes": Field("int", "Nodes running the node-agent.", minimum=1, maximum=100_000),
+        "node_memory": Field("memory", "Allocatable memory of the smallest node that runs the node-agent.",
+                             minimum=GiB, maximum=64 * TiB),
         "pods": Field("int", "Pods in backup scope.", minimum=0, maximum=10_000_000),
         "volumes": Field("int", "Persistent volume claims in backup scope (file-system or data-mover backups).",
                          minimum=0, maximum=1_000_000),
@@ -91,6 +94,10 @@ FIELDS: dict[str, dict[str, Field]] = {
                                           minimum=0, maximum=100 * PiB),
         "largest_repository_files": Field("int", "Files in the largest repository.",
                                           minimum=0, maximum=100_000_000_000),
+        "largest_volume_bytes": Field("size", "Volume data of the largest single backed-up volume (PVC).",
+                                      minimum=0, maximum=100 * PiB),
+        "largest_volume_files": Field("int", "Files in the largest single backed-up volume (PVC).",
+                                      minimum=0, maximum=100_000_000_000),
         "largest_repository_key": Field("string", "Maintenance ConfigMap key of the largest repository, "
                                         "<volumeNamespace>-<bsl>-<repositoryType>.",
                                         pattern=REPOSITORY_KEY_PATTERN, max_length=253),
@@ -182,7 +189,7 @@ def _field_value(path: str, spec: Field, value: t.Any) -> t.Any:
                              f"got {_describe(value)}")
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"{path}: expected {accepted_form(spec)}, got {type(value).__name__} {_describe(value)}")
+        raise ValueError(f"{path}: expected {accepted_form(spec)}, got {type_name(value)} {_describe(value)}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{path}: expected {accepted_form(spec)}, got {_describe(value)}")
     if kind in ("int", "number"):
@@ -210,7 +217,7 @@ def _field_value(path: str, spec: Field, value: t.Any) -> t.Any:
 
 def _section(path: str, fields: dict[str, Field], value: t.Any) -> dict[str, t.Any]:
     if not isinstance(value, dict):
-        raise ValueError(f"{path}: expected a mapping with keys {', '.join(fields)}, got {type(value).__name__} "
+        raise ValueError(f"{path}: expected a mapping with keys {', '.join(fields)}, got {type_name(value)} "
                          f"{_describe(value)}")
     unknown = sorted(str(key) for key in value if key not in fields)
     if unknown:
@@ -235,7 +242,7 @@ def _version(value: t.Any) -> VeleroRelease:
         raise ValueError(f"velero_version: required, expected {accepted_form(TOP_LEVEL['velero_version'])}")
     if not isinstance(value, str):
         raise ValueError(f"velero_version: expected {accepted_form(TOP_LEVEL['velero_version'])}, "
-                         f"got {type(value).__name__} {_describe(value)}")
+                         f"got {type_name(value)} {_describe(value)}")
     return release(value)
 
 
@@ -253,7 +260,7 @@ def validate(inputs: t.Any) -> SizingInputs:
     """Check every field of the sizing inputs; raise ValueError naming the first bad field."""
     if not isinstance(inputs, dict):
         raise ValueError(f"inputs: expected a mapping with keys velero_version, cluster, data, policy, got "
-                         f"{type(inputs).__name__}")
+                         f"{type_name(inputs)}")
     known = list(TOP_LEVEL) + list(FIELDS)
     unknown = sorted(str(key) for key in inputs if key not in known)
     if unknown:
@@ -285,6 +292,29 @@ def _cross_checks(sections: dict[str, dict[str, t.Any]]) -> None:
             and data["largest_repository_files"] > data["files"]:
         raise ValueError(f"data.largest_repository_files: expected at most data.files ({data['files']}), "
                          f"got {data['largest_repository_files']}")
+    # A volume lives in one repository: at most the largest repository, at most everything.
+    for volume_key, bound_keys in (("largest_volume_bytes", ("largest_repository_bytes", "volume_bytes")),
+                                   ("largest_volume_files", ("largest_repository_files", "files"))):
+        for bound_key in bound_keys:
+            if data[volume_key] is not None and data[bound_key] is not None and data[volume_key] > data[bound_key]:
+                raise ValueError(f"data.{volume_key}: expected at most data.{bound_key} ({data[bound_key]}), "
+                                 f"got {data[volume_key]}")
+
+
+def section_shape_problem(params: t.Mapping[str, t.Any]) -> str | None:
+    """The first section (cluster, data, policy) that is set but not a mapping, as a message; else None.
+
+    Ansible's argument validation cannot report this case itself (a list of numbers where a dict with options
+    is expected crashes inside ansible-core), so the module and the render_values action check it first.
+    """
+    for name, fields in FIELDS.items():
+        value = params.get(name)
+        if value is None or isinstance(value, t.Mapping):
+            continue
+        required = [key for key, spec in fields.items() if spec.required]
+        shape = f"at least {', '.join(required)}" if required else f"any of {', '.join(fields)}"
+        return (f"{name}: expected a mapping with {shape}, got {type_name(value)} {_describe(value)}")
+    return None
 
 
 def argument_spec() -> dict[str, t.Any]:
@@ -304,4 +334,4 @@ def argument_spec() -> dict[str, t.Any]:
 
 
 __all__ = ["FIELDS", "TOP_LEVEL", "SECTION_REQUIRED", "Field", "SizingInputs", "validate", "argument_spec",
-           "accepted_form"]
+           "accepted_form", "section_shape_problem"]

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: fleet_report
-short_description: Markdown table of a tuning run over a fleet of Velero clusters, one row per cluster
+short_description: Markdown table of a tuning run over a fleet of Velero clusters, one row per inventory cluster
 version_added: 0.1.0
 description:
   - Collects, for every host in O(hosts), the summary the C(velero_ops.tuning.helm_values) role left in the host
     variable named by O(summary_var), or the failure recorded in O(failure_var), and renders one Markdown table with
-    one row per cluster (Velero and chart version, client QPS/burst before and after, maintenance memory, modeled
-    throttling, conflicts, warnings, link to the cluster's report). Failed clusters are listed with their message.
-  - Hosts that have neither variable (for example left out by C(--limit)) get no row.
-  - Runs on the controller and writes nothing; write RV(content) with M(ansible.builtin.copy).
+    one row per cluster (Velero and chart version, client QPS/burst before and after as written, maintenance memory
+    of the global and the largest per-repository entry, modeled throttling with the written values, conflicts,
+    warnings, link to the cluster's report). Failed clusters are listed with their message.
+  - The report covers every host of O(inventory_hosts). A host this run did not tune (left out by C(--limit)) keeps
+    its row from the previous run, read from O(previous) (the RV(sidecar) an earlier run wrote), marked as from an
+    earlier run with that run's date; a host never tuned is listed as not tuned yet. Hosts no longer in the
+    inventory are dropped.
+  - A row equal to the previous run's keeps its date, so a second run with the same inputs changes neither file.
+  - Runs on the controller and writes nothing; write RV(content) and RV(sidecar) with M(ansible.builtin.copy).
 author:
   - velero_ops maintainers (@velero-ops)
 extends_documentation_fragment:
@@ -39,9 +44,19 @@ attributes:
     description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
 options:
   hosts:
-    description: Inventory hosts to report on. Defaults to every host of the inventory (C(groups['all'])).
+    description:
+      - Hosts of this run (for example C(ansible_play_hosts_all)). Defaults to O(inventory_hosts).
     type: list
     elements: str
+  inventory_hosts:
+    description: Every cluster the report covers. Defaults to every host of the inventory (C(groups['all'])).
+    type: list
+    elements: str
+  previous:
+    description:
+      - Path, on the controller, of the previous run's C(fleet-report.json) (RV(sidecar)). Missing means no earlier
+        run; an unreadable file is ignored with a warning.
+    type: path
   summary_var:
     description: Host variable holding the cluster's summary (the C(summary) returned by M(velero_ops.tuning.render_values)).
     type: str
@@ -55,15 +70,26 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Render the fleet report of every host that ran
+- name: Render the fleet report, keeping rows of hosts this run left out
   velero_ops.tuning.fleet_report:
+    hosts: "{{ ansible_play_hosts_all }}"
+    previous: out/fleet-report.json
   register: fleet
+  run_once: true
 
 - name: Write it
   ansible.builtin.copy:
     content: "{{ fleet.content }}"
     dest: out/fleet-report.md
     mode: "0644"
+  run_once: true
+
+- name: Write the rows for the next run
+  ansible.builtin.copy:
+    content: "{{ fleet.sidecar }}"
+    dest: out/fleet-report.json
+    mode: "0644"
+  run_once: true
 """
 
 RETURN = r"""
@@ -71,17 +97,28 @@ content:
   description: The Markdown report.
   returned: success
   type: str
+sidecar:
+  description:
+    - JSON text of RV(rows) for C(fleet-report.json); the next run reads it through O(previous).
+    - Each row has C(run_date), the ISO date of the run that produced it, and C(earlier_run) when it was carried
+      over.
+  returned: success
+  type: str
 rows:
-  description: One entry per reported cluster, sorted by name when rendered.
+  description: One entry per inventory cluster, sorted by name.
   returned: success
   type: list
   elements: dict
 tuned_count:
-  description: Clusters with a summary.
+  description: Clusters of this run with a summary.
   returned: success
   type: int
 failed_count:
-  description: Clusters with a failure.
+  description: Clusters of this run with a failure.
+  returned: success
+  type: int
+earlier_count:
+  description: Rows carried over from an earlier run.
   returned: success
   type: int
 """

@@ -21,6 +21,8 @@ description:
     unless O(user_wins) names that key.
   - Validates the merged values against the strict schema of the chart era (C(schemas/helm-values/)); unknown,
     misspelt or mis-indented keys and wrong types fail the task with a message that says where the key belongs.
+  - Fails when C(configuration.extraArgs) or C(nodeAgent.extraArgs) holds a flag the cluster's Velero does not have
+    (its server would not start), naming the flag and what to use instead.
   - Returns the values as YAML text (RV(values_yaml)), a Markdown report (RV(report)) and an SVG chart (RV(svg)).
     It writes nothing; the C(velero_ops.tuning.helm_values) role writes them with M(ansible.builtin.copy).
   - Runs entirely on the controller; no module is sent to the target host, so it costs little per cluster.
@@ -46,17 +48,21 @@ attributes:
     description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
 options:
   velero_version:
-    description: Velero version the cluster runs, C(1.12.0) to C(1.18.x). Quote it in YAML.
-    type: str
+    description:
+      - Velero version the cluster runs, C(1.12.0) to C(1.18.x). Quote it in YAML; an unquoted C(1.14) is read as a
+        float and rejected with a hint.
+    type: raw
     required: true
   chart_version:
     description:
       - Version of the Velero Helm chart release the cluster runs (C(helm list)), C(5.1.0) to C(12.1.0).
       - It must ship the same Velero minor version as O(velero_version); the error names the chart versions that do.
-    type: str
+    type: raw
     required: true
   cluster:
-    description: Cluster size, shaped as the O(velero_ops.tuning.sizing#module:cluster) option.
+    description:
+      - Cluster size, shaped as the O(velero_ops.tuning.sizing#module:cluster) option, validated and converted by
+        the same field table (for example V("10") is accepted for an integer, as there).
     type: dict
     required: true
   data:
@@ -70,13 +76,15 @@ options:
     description:
       - The user's own chart values, as a mapping or as the path of a YAML file.
       - A relative path is looked up in the inventory directory of the host, then the playbook directory, then the
-        current directory.
+        current directory. The file is read through Ansible's loader, so it may be encrypted with Ansible Vault;
+        then RV(sensitive) is V(true) and the task's output is hidden.
     type: raw
   release_name:
     description:
       - Helm release name. ConfigMaps created through the chart's C(configMaps) key are named C(<fullname>-<key>),
         where the chart's fullname is the release name (plus C(-velero) unless it contains C(velero)), or
         C(fullnameOverride) from O(overrides).
+      - Checked as Helm does, lowercase DNS-1123 labels joined by dots, at most 53 characters.
     type: str
     default: velero
   user_wins:
@@ -179,12 +187,15 @@ chart_version:
   returned: success
   type: str
 placements:
-  description: Each tuned value and where it went (values key, extraArgs flag or ConfigMap).
+  description:
+    - Each tuned value and where it went (values key, extraArgs flag or ConfigMap).
+    - C(applied) is V(false) when a value of yours that you keep (O(user_wins)) overrides it; C(kept) lists yours.
   returned: success
   type: list
   elements: dict
   sample:
-    - {item: server.client_qps, value: 300, location: configuration.clientQPS}
+    - {item: server.client_qps, value: 300, location: configuration.clientQPS,
+       paths: [configuration.clientQPS, "configuration.extraArgs --client-qps"], applied: true, kept: []}
 conflicts:
   description: Tuning keys the user had set to another value, and whose value was kept.
   returned: success
@@ -208,4 +219,8 @@ summary:
   description: The row of this cluster in the fleet report.
   returned: success
   type: dict
+sensitive:
+  description: Whether O(overrides) came from a Vault-encrypted file (the role then writes values.yaml without diff).
+  returned: success
+  type: bool
 """

@@ -71,8 +71,17 @@ options:
           - Whether the API server offers aggregated discovery (Kubernetes 1.27 and later). Unknown means V(true).
         type: bool
       nodes:
-        description: Nodes running the node-agent, 1 to 100000. Needed to recommend a node-agent C(loadConcurrency).
+        description:
+          - Nodes running the node-agent, 1 to 100000. With it, the explanation states the node-agent DaemonSet's
+            total memory reservation.
         type: int
+      node_memory:
+        description:
+          - Allocatable memory of the smallest node that runs the node-agent, a Kubernetes quantity such as V(64Gi) or
+            whole bytes (1Gi to 64Ti).
+          - A warning says when the node-agent's memory request, reserved on every node, exceeds 25% of it. Unknown
+            means V(16Gi).
+        type: raw
       pods:
         description: Pods in backup scope, 0 to 10000000. Unknown means one pod per eight API objects.
         type: int
@@ -107,7 +116,23 @@ options:
           - Unknown means the largest repository holds all the data.
         type: raw
       largest_repository_files:
-        description: Files in the largest repository, at most O(data.files).
+        description:
+          - Files in the largest repository, at most O(data.files).
+          - Unknown with O(data.files) and O(data.largest_repository_bytes) known means at most O(data.files) and at
+            most one file per 64 KiB of its bytes (a dense repository); often far fewer, so pass it.
+        type: int
+      largest_volume_bytes:
+        description:
+          - Volume data of the largest single backed-up volume (PVC), size like O(data.volume_bytes); at most
+            O(data.largest_repository_bytes).
+          - The node-agent and data-mover pods are sized for one volume at a time. Unknown means the largest
+            repository is taken as one volume (an upper bound).
+        type: raw
+      largest_volume_files:
+        description:
+          - Files in the largest single backed-up volume (PVC), at most O(data.largest_repository_files).
+          - Unknown means the files of the largest repository (an upper bound), or one per 64 KiB of
+            O(data.largest_volume_bytes) when that is given.
         type: int
       largest_repository_key:
         description:
@@ -365,10 +390,16 @@ recommendation:
 
 import typing as t
 
+from ansible.module_utils import basic
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
-from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import argument_spec
+from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import (
+    FIELDS,
+    TOP_LEVEL,
+    argument_spec,
+    section_shape_problem,
+)
 
 
 def _known(value: t.Any) -> t.Any:
@@ -379,6 +410,14 @@ def _known(value: t.Any) -> t.Any:
 
 
 def main() -> None:
+    # ansible-core's argument validation crashes on a section that is a list or a number where a dict with options
+    # is expected ("argument of type 'int' is not iterable"), so check the sections' shape first. _load_params is
+    # the documented way for a module to read its raw parameters.
+    problem = section_shape_problem(basic._load_params() or {})
+    if problem:
+        raw = AnsibleModule(argument_spec={name: {"type": "raw"} for name in list(TOP_LEVEL) + list(FIELDS)},
+                            supports_check_mode=True)
+        raw.fail_json(msg=problem)
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     inputs = _known({key: module.params[key] for key in ("velero_version", "cluster", "data", "policy")})
     try:

@@ -9,8 +9,10 @@ PLAY RECAP and the files the playbook writes.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import subprocess
 import sys
 import typing as t
 import xml.etree.ElementTree as ET
@@ -180,7 +182,9 @@ def test_bad_hosts_fail_alone_with_a_clear_message_and_no_files(bad_fleet, tmp_p
     for host in ("wrong-chart", "broken-overrides", "mis-indented", "unknown-chart"):
         assert not (out / host).exists(), host
     fleet_report = (out / "fleet-report.md").read_text()
-    assert "5 clusters: 1 tuned, 4 failed." in fleet_report
+    # The report covers the whole inventory: the example clusters left out by --limit were never tuned here.
+    assert "11 clusters: 1 tuned, 4 failed. 6 not tuned yet." in fleet_report
+    assert "| gke-ml-dev | not tuned yet |" in fleet_report
     expected = {
         "wrong-chart": "chart 12.1.0 ships Velero 1.18.1, not Velero 1.14.0; Velero 1.14 ships with chart 7.0.0 "
                        "to 7.2.2",
@@ -196,15 +200,22 @@ def test_bad_hosts_fail_alone_with_a_clear_message_and_no_files(bad_fleet, tmp_p
         assert message in run.stdout
 
 
-def test_unwritable_output_directory_fails_with_the_reason(fleet, tmp_path):
+def test_unwritable_output_directory_fails_every_host_with_the_same_message(fleet, tmp_path):
     inventory, _out, _run = fleet
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the output directory should be\n")
     out = blocker / "out"
-    run = tune(inventory, out, limit="edge-store-0421")
+    run = tune(inventory, out, limit="edge-store-0421,gke-ml-dev")
     assert run.returncode != 0
-    assert "edge-store-0421" in failed_hosts(run)
-    assert "Not a directory" in run.stdout or "not a directory" in run.stdout.lower(), explain(run)
+    stats = recap(run)
+    assert {host: stats[host]["failed"] for host in stats} == {"edge-store-0421": 1, "gke-ml-dev": 1}, explain(run)
+    messages = [(host, msg) for host, msg in re.findall(r"^fatal: \[(\S+)\]: FAILED! => .*?\"msg\": \"(.*?)\"",
+                                                        run.stdout, re.M) if "cannot be used" in msg]
+    assert sorted(host for host, _msg in messages) == ["edge-store-0421", "gke-ml-dev"], explain(run)
+    assert len({msg for _host, msg in messages}) == 1, messages
+    assert f"tune_output_dir {out} cannot be used" in messages[0][1] and "Not a directory" in messages[0][1]
+    # Stopped before anything else: no sizing, no fleet report step that could mask the reason.
+    assert "Collect one row per cluster" not in run.stdout
     assert blocker.read_text() == "a file where the output directory should be\n"
 
 
@@ -237,3 +248,94 @@ def test_live_facts_without_a_velero_version_fail_with_what_to_set(kube_server, 
     assert "the Velero version could not be read from the cluster" in run.stdout
     assert not (out / "no-velero").exists()
     assert "| no-velero | FAILED |" in (out / "fleet-report.md").read_text()
+
+
+def test_limit_keeps_the_other_clusters_rows_from_the_previous_run(fleet, tmp_path):
+    inventory, out, _run = fleet
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    # Pretend the full run happened on another day: the carried rows must show that run's date.
+    sidecar = json.loads((copy / "fleet-report.json").read_text())
+    assert {row["cluster"] for row in sidecar["rows"]} == set(HOSTS)
+    for row in sidecar["rows"]:
+        row["run_date"] = "2026-01-02"
+    (copy / "fleet-report.json").write_text(json.dumps(sidecar))
+    run = tune(inventory, copy, limit="edge-store-0421",
+               extra_vars={"velero_values_overrides": {"configuration": {"logLevel": "debug"}}})
+    assert run.returncode == 0, explain(run)
+    report = (copy / "fleet-report.md").read_text()
+    assert "7 clusters: 1 tuned, 0 failed. 6 not in this run (--limit)" in report
+    assert "| edge-store-0421 | tuned | 1.12.3 |" in report
+    for host in set(HOSTS) - {"edge-store-0421"}:
+        row = next(line for line in report.splitlines() if line.startswith(f"| {host} |"))
+        assert f"| {host} | tuned (earlier run, 2026-01-02) |" in row and f"[report]({host}/report.md)" in row
+    rows = {row["cluster"]: row for row in json.loads((copy / "fleet-report.json").read_text())["rows"]}
+    assert rows["gke-ml-dev"]["earlier_run"] is True and rows["gke-ml-dev"]["run_date"] == "2026-01-02"
+    assert "earlier_run" not in rows["edge-store-0421"]
+    # The next full run makes every row current again.
+    run = tune(inventory, copy)
+    assert run.returncode == 0, explain(run)
+    assert "7 clusters: 7 tuned, 0 failed.\n" in (copy / "fleet-report.md").read_text()
+    assert "earlier run" not in (copy / "fleet-report.md").read_text()
+
+
+def test_inputs_are_read_as_the_sizing_module_reads_them(tmp_path):
+    common = {"velero_chart_version": "12.1.0", "velero_version": "1.18.1",
+              "velero_data": {"volume_bytes": "100Gi"}}
+    cluster = {"namespaces": 10, "objects": 1000, "resource_types": 100}
+    hosts = {
+        # A quoted number is converted, as the sizing module's argument spec does.
+        "string-count": {**common, "velero_cluster": {**cluster, "namespaces": "10"}},
+        "list-cluster": {**common, "velero_cluster": [1]},
+        "float-version": {**common, "velero_version": 1.14, "velero_chart_version": "7.2.2",
+                          "velero_cluster": cluster},
+        "list-overrides": {**common, "velero_cluster": cluster, "velero_values_overrides": [1, 2]},
+        "bad-release": {**common, "velero_cluster": cluster, "velero_release_name": "Velero_Prod"},
+        "removed-flag": {**common, "velero_cluster": cluster, "velero_values_overrides": {
+            "configuration": {"extraArgs": ["--maintenance-job-mem-limit=8Gi"]}}},
+    }
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"vars": {"ansible_python_interpreter": sys.executable},
+                                                 "hosts": hosts}}))
+    assert "velero_version: 1.14\n" in inventory.read_text()  # unquoted, as users write it
+    out = tmp_path / "out"
+    run = tune(inventory, out)
+    assert failed_hosts(run) == set(hosts) - {"string-count"}, explain(run)
+    assert yaml.safe_load((out / "string-count" / "values.yaml").read_text())["configuration"]["clientQPS"]
+    failed = (out / "fleet-report.md").read_text().split("## Failed clusters", 1)[1]
+    expected = {
+        "list-cluster": "cluster: expected a mapping with at least namespaces, objects, resource_types, got list [1]",
+        "float-version": "YAML reads an unquoted version such as 1.14 as a float; quote it",
+        "list-overrides": "velero_values_overrides: expected a mapping of Helm values or the path of a YAML file, "
+                          "got list [1, 2]",
+        "bad-release": "'Velero_Prod' is not a valid Helm release name",
+        "removed-flag": "--maintenance-job-mem-limit does not exist on `velero server` of Velero 1.18.1: removed in "
+                        "Velero 1.17",
+    }
+    for host, message in expected.items():
+        row = next(line for line in failed.splitlines() if line.startswith(f"| {host} |"))
+        assert message in row, row
+    assert "_Ansible" not in run.stdout
+
+
+def test_vault_encrypted_overrides_are_read_and_kept_out_of_the_output(fleet, tmp_path):
+    inventory, _out, _run = fleet
+    password = tmp_path / "vault-password"
+    password.write_text("not-a-real-password\n")
+    overrides = tmp_path / "secret-overrides.yaml"
+    overrides.write_text("credentials:\n  secretContents:\n    cloud: |\n      [default]\n"
+                         "      aws_secret_access_key=S3CRET-KEY-1234\n")
+    vault = Path(sys.executable).parent / "ansible-vault"
+    subprocess.run([str(vault), "encrypt", "--vault-password-file", str(password), str(overrides)], check=True,
+                   capture_output=True)
+    assert overrides.read_text().startswith("$ANSIBLE_VAULT;")
+    out = tmp_path / "out"
+    env = {**DEFAULT_CALLBACK, "ANSIBLE_VAULT_PASSWORD_FILE": str(password)}
+    run = run_playbook(TUNE, inventory, extra_vars={"tune_output_dir": str(out),
+                                                    "velero_values_overrides": str(overrides)},
+                       env=env, diff=True, limit="aks-platform-prod")
+    assert run.returncode == 0, explain(run)
+    values = out / "aks-platform-prod" / "values.yaml"
+    assert "S3CRET-KEY-1234" in values.read_text()
+    assert oct(values.stat().st_mode & 0o777) == "0o600"
+    assert "S3CRET-KEY-1234" not in run.stdout + run.stderr

@@ -38,6 +38,7 @@ if str(REPO_ROOT / ".build" / "collections") not in sys.path:  # running as a sc
     sys.path.insert(0, str(REPO_ROOT / ".build" / "collections"))
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _chart_eras as eras  # noqa: E402
+from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import QUANTITY_PATTERN  # noqa: E402
 
 # Chart namespaces whose children are chart-defined keys (strict). Everything else is free-form.
 STRICT_MAPS = (
@@ -59,8 +60,6 @@ def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/$defs/{name}"}
 
 
-# Kubernetes quantity (resource.Quantity grammar), as a string.
-QUANTITY_PATTERN = r"^([+]?[0-9]+(\.[0-9]*)?|[+]?\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
 POD_RESOURCE_FIELDS = ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"]
 
 

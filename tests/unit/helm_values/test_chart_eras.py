@@ -54,7 +54,8 @@ def test_app_version_change_points(chart, app):
     ("7.1.0", "server-flags", "flag", "configuration.extraArgs", "nodeAgent.extraArgs", "extra-object"),
     # 7.1.2/7.1.3 have the keys, but requests.cpu/memory break the render there (fixed in 7.1.4).
     ("7.1.2", "server-flags", "flag", "configuration.extraArgs", "nodeAgent.extraArgs", "extra-object"),
-    ("7.1.3", "server-flags", "flag", "configuration.extraArgs", "nodeAgent.extraArgs", "extra-object"),
+    # 7.1.3's latestJobsCount works (default 3, always rendered): keep-latest goes through the key there.
+    ("7.1.3", "server-flags", "key", "configuration.extraArgs", "nodeAgent.extraArgs", "extra-object"),
     ("7.1.4", "chart-keys", "key", "configuration.extraArgs", "nodeAgent.extraArgs", "extra-object"),
     ("8.7.2", "chart-keys", "key", "configuration.extraArgs", "nodeAgent.extraArgs", "config-map"),
     ("10.0.13", "chart-keys", "key", "configuration.extraArgs", "nodeAgent.extraArgs", "config-map"),

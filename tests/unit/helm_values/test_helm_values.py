@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _chart_eras as eras
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values as hv
+from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import parse_memory
+from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
 
 from conftest import PODS, make_recommendation  # noqa: E402
 
@@ -99,12 +101,22 @@ def test_config_data_pod_resources_carry_all_four_fields(era_id):
 # ---------------------------------------------------------------------------------------------------------
 # Where each item goes, per era
 
-def test_velero_1_12_sizes_the_server_for_in_server_maintenance():
-    rendered = render("5.2.2", "1.12.3", repositories=BIG_REPO)
-    values = rendered["values"]
-    # Field-wise maximum of server (512Mi/1Gi), global (4Gi/8Gi) and the big repository (6Gi/12Gi).
-    assert values["resources"] == {"requests": {"cpu": "1", "memory": "6Gi"}, "limits": {"cpu": "2", "memory": "12Gi"}}
+@pytest.mark.parametrize("chart, velero", [("5.2.2", "1.12.3"), ("6.7.0", "1.13.2")])
+def test_velero_1_12_and_1_13_server_resources_cover_the_maintenance_peak(chart, velero):
+    # Maintenance runs inside the server process there: the sizing model adds it to the server's resources, and
+    # the values carry the model's server resources unchanged (no second fold in the renderer).
+    rec = recommend({"velero_version": velero, "cluster": {"namespaces": 40, "objects": 12000, "resource_types": 150},
+                     "data": {"volume_bytes": "763GB", "repositories": 1, "index_blobs": 2438}})
+    values = hv.render_values(rec, chart)["values"]
+    peak = rec["predicted"]["maintenance_peak_memory_bytes"]
+    assert parse_memory(values["resources"]["limits"]["memory"], "limit") >= peak
+    assert parse_memory(values["resources"]["requests"]["memory"], "request") >= parse_memory(
+        rec["maintenance"]["pod_resources"]["memoryRequest"], "request")
+    assert values["resources"]["limits"]["memory"] == rec["server"]["resources"]["limits"]["memory"]
     assert "repositoryMaintenanceJob" not in values["configuration"]
+
+
+def test_velero_1_12_node_agent_and_chart_defaults():
     rec = make_recommendation("1.12.3")
     rec["node_agent"]["load_concurrency"] = 2
     rendered = hv.render_values(rec, "5.2.2")
@@ -140,28 +152,40 @@ def test_velero_1_14_on_chart_7_0_uses_server_flags():
     assert any("cannot size maintenance per repository" in w for w in rendered["warnings"])
 
 
-@pytest.mark.parametrize("chart", ["7.1.2", "7.1.3"])
-def test_chart_7_1_2_and_7_1_3_keep_the_maintenance_flags_in_extra_args(chart):
-    # A set requests.cpu/memory fails the render of these two releases (helm-charts PR #610 fixed it in 7.1.4).
-    values = render(chart, "1.14.0", keep=5)["values"]
+MAINTENANCE_FLAGS = ["--maintenance-job-cpu-request=500m", "--maintenance-job-mem-request=4Gi",
+                     "--maintenance-job-cpu-limit=2", "--maintenance-job-mem-limit=8Gi"]
+
+
+def test_chart_7_1_2_keeps_every_maintenance_setting_in_extra_args():
+    # A set requests.cpu/memory fails the render of 7.1.2 and 7.1.3 (helm-charts PR #610 fixed it in 7.1.4);
+    # 7.1.2 has no latestJobsCount yet.
+    values = render("7.1.2", "1.14.0", keep=5)["values"]
     assert "repositoryMaintenanceJob" not in values["configuration"]
-    assert values["configuration"]["extraArgs"] == [
-        "--maintenance-job-cpu-request=500m", "--maintenance-job-mem-request=4Gi",
-        "--maintenance-job-cpu-limit=2", "--maintenance-job-mem-limit=8Gi", "--keep-latest-maintenance-jobs=5"]
+    assert values["configuration"]["extraArgs"] == MAINTENANCE_FLAGS + ["--keep-latest-maintenance-jobs=5"]
+
+
+def test_chart_7_1_3_keeps_latest_through_the_key_not_a_second_flag():
+    # Chart 7.1.3's values.yaml defaults latestJobsCount to 3 and the template always renders it as
+    # --keep-latest-maintenance-jobs; a flag of ours in extraArgs would put it on the command line twice.
+    values = render("7.1.3", "1.14.0", keep=5)["values"]
+    assert values["configuration"]["repositoryMaintenanceJob"] == {"latestJobsCount": 5}
+    assert values["configuration"]["extraArgs"] == MAINTENANCE_FLAGS
 
 
 def test_a_user_key_rendering_the_same_flag_as_ours_is_a_conflict():
-    user = {"configuration": {"repositoryMaintenanceJob": {"limits": {"memory": "2Gi"}, "latestJobsCount": 1}}}
-    rendered = render("7.1.3", "1.14.0", overrides=user)
+    user = {"configuration": {"repositoryMaintenanceJob": {"limits": {"memory": "2Gi"}}}}
+    rendered = render("7.1.2", "1.14.0", overrides=user)
     job = rendered["values"]["configuration"]["repositoryMaintenanceJob"]
     assert job == {"limits": {}}  # theirs removed: the flag in extraArgs carries the tuned value alone
-    assert {c["path"] for c in rendered["conflicts"]} == {"configuration.repositoryMaintenanceJob.limits.memory",
-                                                          "configuration.repositoryMaintenanceJob.latestJobsCount"}
-    rendered = render("7.1.3", "1.14.0", overrides=user, user_wins=["configuration.repositoryMaintenanceJob"])
+    assert {c["path"] for c in rendered["conflicts"]} == {"configuration.repositoryMaintenanceJob.limits.memory"}
+    rendered = render("7.1.2", "1.14.0", overrides=user, user_wins=["configuration.repositoryMaintenanceJob"])
     assert rendered["values"]["configuration"]["repositoryMaintenanceJob"] == user["configuration"][
         "repositoryMaintenanceJob"]
     assert "--maintenance-job-mem-limit=8Gi" not in rendered["values"]["configuration"]["extraArgs"]
     assert "--maintenance-job-mem-request=4Gi" in rendered["values"]["configuration"]["extraArgs"]
+    placed = {p["item"]: p for p in rendered["placements"]}
+    assert placed["maintenance.pod_resources"]["applied"] is False
+    assert placed["maintenance.pod_resources"]["kept"] == ["2Gi"]
 
 
 def test_chart_7_1_4_uses_the_maintenance_keys():
@@ -234,7 +258,8 @@ def test_configmaps_only_for_non_default_settings():
 @pytest.mark.parametrize("release, overrides, fullname", [
     ("velero", {}, "velero"), ("prod", {}, "prod-velero"), ("velero-prod", {}, "velero-prod"),
     ("prod", {"fullnameOverride": "backup"}, "backup"), ("prod", {"nameOverride": "vel"}, "prod-vel"),
-    ("x" * 62 + "-a", {}, "x" * 62),  # truncated to 63, one trailing "-" trimmed
+    ("a" * 50, {"nameOverride": "velero-backups"}, "a" * 50 + "-velero-backu"),  # truncated to 63
+    ("a" * 52, {"nameOverride": "b" * 9 + "-cc"}, "a" * 52 + "-" + "b" * 9),  # then one trailing "-" trimmed
 ])
 def test_chart_fullname(release, overrides, fullname):
     assert hv.chart_fullname(release, overrides) == fullname
@@ -351,7 +376,7 @@ def test_overrides_from_yaml_text():
 
 @pytest.mark.parametrize("text, expected", [
     ("configuration:\n  clientQPS: 300\n   clientBurst: 2\n", "is not valid YAML at line 3, column 15"),
-    ("- a\n- b\n", "must hold a mapping of Helm values, got list"),
+    ("- a\n- b\n", "must hold a mapping of Helm values, got a list"),
     ("key: [unclosed\n", "is not valid YAML"),
 ])
 def test_malformed_overrides(text, expected):

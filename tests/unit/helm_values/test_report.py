@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _api_load as api
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values as hv
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _report as rp
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _svg
@@ -41,9 +42,12 @@ def test_report_has_every_tuned_value_with_default_recommendation_why_and_effect
     report = rp.cluster_report("payments", rec, rendered)
     rows = {row[0]: row for row in table_rows(report, "Tuned values")}
     assert set(rows) == {p["item"] for p in rendered["placements"]}
-    assert rows["server.client_qps"][1:3] == ["100", "300 (not applied: you keep 50)"]
+    assert rows["server.client_qps"][1:3] == ["100 (Velero 1.16.2 default)", "300 (not applied: you keep 50)"]
     assert "throttling per full backup 3m40s -> 40s" in rows["server.client_qps"][3]
-    assert rows["maintenance.pod_resources"][1] == "cpu none/none, memory none/none (request/limit)"
+    assert rows["maintenance.pod_resources"][1] == ("cpu none/none, memory none/none (request/limit) "
+                                                    "(Velero 1.16.2 default)")
+    # Chart 10.1.3 sets no resources: the cluster runs without requests or limits, not velero install's.
+    assert rows["server.resources"][1] == "none (chart 10.1.3 values.yaml `resources: {}`)"
     assert rows["maintenance.pod_resources"][2] == "cpu 500m/2, memory 4Gi/8Gi (request/limit)"
     assert rows["maintenance.repositories.apps-default-kopia"][4].endswith(".apps-default-kopia.podResources")
     why = report.split("## Why\n", 1)[1].split("\n## ", 1)[0]
@@ -160,12 +164,89 @@ def test_fleet_report_one_row_per_cluster_and_failures_with_their_message():
     assert table_rows(text, "Failed clusters") == [["a-cluster", "chart 12.1.0 ships 1.18.1 \\| not 1.14"]]
 
 
-def test_fleet_report_shows_the_users_values_when_they_won():
-    rec = make_recommendation("1.17.1")
-    rendered = hv.render_values(rec, "11.4.0", overrides={"configuration": {"clientQPS": 50}}, user_wins=True)
+def test_fleet_report_shows_the_users_values_and_their_throttling_when_they_won():
+    rec = recommend({"velero_version": "1.17.1", "cluster": {"namespaces": 45, "objects": 30000,
+                                                             "resource_types": 380, "nodes": 8},
+                     "data": {"volume_bytes": "1.2Ti", "repositories": 15}, "policy": {"target_api_seconds": 5}})
+    assert rec["server"]["client_qps"] > 100
+    rendered = hv.render_values(rec, "11.4.0", overrides={"configuration": {"clientQPS": 50, "clientBurst": 80}},
+                                user_wins=True)
     row = rp.fleet_summary("c", rec, rendered)
-    assert row["client_qps"] == 50 and row["recommended_client_qps"] == 300.0
-    assert "100/100 -> 50/400 (yours; tuned 300/400)" in rp.fleet_report([row])
+    assert (row["client_qps"], row["client_burst"]) == (50.0, 80.0)
+    # The throttling of what is written (50/80), not of the tuned rate that was not applied.
+    breakdown = rec["predicted"]["api_requests_breakdown"]
+    assert row["throttle_seconds_written"] == round(api.server_throttle_from_breakdown(breakdown, 50.0, 80), 2)
+    assert row["throttle_seconds_written"] > rec["predicted"]["throttle_seconds_default"] > \
+        rec["predicted"]["throttle_seconds_recommended"]
+    line = next(line for line in rp.fleet_report([row]).splitlines() if line.startswith("| c |"))
+    assert "100/100 -> 50/80 (yours; tuned" in line
+    assert f"-> {rp._seconds(row['throttle_seconds_written'])} |" in line
+    report = rp.cluster_report("c", rec, rendered)
+    assert "With the QPS/burst the values really set (50/80, yours kept)" in report
+
+
+def test_fleet_report_shows_the_largest_maintenance_entry_next_to_the_global_one():
+    rec = make_recommendation("1.15.2", repositories={
+        "small-default-kopia": {"pod_resources": {"cpuRequest": "1", "cpuLimit": "2", "memoryRequest": "2Gi",
+                                                  "memoryLimit": "3Gi"}},
+        "opensearch-default-kopia": {"pod_resources": {"cpuRequest": "1", "cpuLimit": "2", "memoryRequest": "17Gi",
+                                                       "memoryLimit": "31Gi"}}})
+    row = rp.fleet_summary("c", rec, hv.render_values(rec, "8.7.2"))
+    assert row["maintenance_memory"] == "global 4Gi/8Gi; opensearch-default-kopia 17Gi/31Gi"
+
+
+def test_report_defaults_are_what_the_chart_installs():
+    rec = make_recommendation("1.13.2")
+    rows = {r[0]: r for r in table_rows(rp.cluster_report("c", rec, hv.render_values(rec, "6.6.0")), "Tuned values")}
+    assert rows["server.resources"][1] == ("cpu 500m/1000m, memory 128Mi/512Mi (request/limit) (chart 6.6.0 "
+                                           "values.yaml `resources`)")
+    rows = {r[0]: r for r in table_rows(rp.cluster_report("c", rec, hv.render_values(rec, "6.7.0")), "Tuned values")}
+    assert rows["node_agent.resources"][1] == "none (chart 6.7.0 values.yaml `nodeAgent.resources: {}`)"
+    assert rows["server.client_qps"][1] == "20 (Velero 1.13.2 default)"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Fleet rows across runs (--limit)
+
+def _row(cluster: str, qps: float = 100.0, status: str = "ok") -> dict:
+    return {"cluster": cluster, "status": status, "client_qps": qps}
+
+
+def test_rows_of_hosts_left_out_are_carried_with_their_date():
+    first = rp.merge_fleet_rows([_row("a"), _row("b"), _row("c")], None, ["a", "b", "c"], "2026-01-02")
+    assert {row["run_date"] for row in first} == {"2026-01-02"}
+    second = rp.merge_fleet_rows([_row("b", 200.0)], first, ["a", "b", "c", "d"], "2026-02-03")
+    rows = {row["cluster"]: row for row in second}
+    assert rows["a"] == {**_row("a"), "run_date": "2026-01-02", "earlier_run": True}
+    assert rows["b"] == {**_row("b", 200.0), "run_date": "2026-02-03"}
+    assert rows["d"] == {"cluster": "d", "status": "not-run"}
+    text = rp.fleet_report(second)
+    assert "4 clusters: 1 tuned, 0 failed. 2 not in this run (--limit)" in text and "1 not tuned yet." in text
+    assert "| a | tuned (earlier run, 2026-01-02) |" in text and "| d | not tuned yet |" in text
+    # Carried again: still the date of the run that made it. Gone from the inventory: dropped.
+    third = rp.merge_fleet_rows([_row("b", 200.0)], second, ["a", "b"], "2026-03-04")
+    assert [(row["cluster"], row["run_date"], row.get("earlier_run")) for row in third] == [
+        ("a", "2026-01-02", True), ("b", "2026-02-03", None)]
+
+
+def test_an_unchanged_rerun_keeps_the_dates_so_no_file_changes():
+    first = rp.merge_fleet_rows([_row("a")], None, ["a"], "2026-01-02")
+    again = rp.merge_fleet_rows([_row("a")], rp.read_fleet_sidecar(rp.fleet_sidecar(first)), ["a"], "2026-05-06")
+    assert rp.fleet_sidecar(again) == rp.fleet_sidecar(first)
+
+
+def test_failed_rows_from_an_earlier_run_stay_listed():
+    first = rp.merge_fleet_rows([{"cluster": "a", "status": "failed", "message": "boom"}], None, ["a", "b"],
+                                "2026-01-02")
+    text = rp.fleet_report(rp.merge_fleet_rows([_row("b")], first, ["a", "b"], "2026-01-03"))
+    assert "| a | FAILED (earlier run, 2026-01-02) |" in text
+    assert table_rows(text, "Failed clusters") == [["a (earlier run, 2026-01-02)", "boom"]]
+
+
+@pytest.mark.parametrize("text", ["{", "[]", '{"version": 9, "rows": []}', '{"version": 1, "rows": {}}'])
+def test_a_broken_sidecar_is_refused(text):
+    with pytest.raises(ValueError):
+        rp.read_fleet_sidecar(text)
 
 
 def test_fleet_report_of_nothing():

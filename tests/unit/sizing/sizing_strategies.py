@@ -85,18 +85,25 @@ def valid_inputs(draw: st.DrawFn) -> dict[str, t.Any]:
         "api_groups": draw(_optional(st.integers(1, 2000))),
         "aggregated_discovery": draw(_optional(st.booleans())),
         "nodes": draw(_optional(st.integers(1, 5000))),
+        "node_memory": draw(_optional(st.sampled_from(["4Gi", "16Gi", "64Gi", "512Gi", 32 * 2**30]))),
         "pods": draw(_optional(st.integers(0, 1_000_000))),
         "volumes": draw(_optional(st.integers(0, 10_000))),
     }
     volume = draw(sizes())
     volume_bytes = _bytes(volume)
     files = draw(_optional(st.integers(0, 10**9)))
+    largest_bytes = draw(_optional(st.integers(0, volume_bytes)))
+    largest_files = draw(_optional(st.integers(0, files if files is not None else 10**9)))
     data = {
         "volume_bytes": volume,
         "files": files,
         "repositories": draw(_optional(st.integers(0, 5000))),
-        "largest_repository_bytes": draw(_optional(st.integers(0, volume_bytes))),
-        "largest_repository_files": draw(_optional(st.integers(0, files if files is not None else 10**9))),
+        "largest_repository_bytes": largest_bytes,
+        "largest_repository_files": largest_files,
+        "largest_volume_bytes": draw(_optional(st.integers(0, largest_bytes if largest_bytes is not None
+                                                           else volume_bytes))),
+        "largest_volume_files": draw(_optional(st.integers(0, min(
+            largest_files if largest_files is not None else 10**9, files if files is not None else 10**9)))),
         "largest_repository_key": draw(_optional(st.from_regex(r"\A[a-z0-9][-a-z0-9.]{0,40}-kopia\Z"))),
         "index_blobs": draw(_optional(st.integers(0, 100_000))),
         "backups_retained": draw(_optional(st.integers(1, 5000))),

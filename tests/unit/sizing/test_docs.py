@@ -44,6 +44,10 @@ DOC = (ROOT / "docs" / "sizing-model.md").read_text()
     (rc.MINUTES_PER_MAINTENANCE_JOB, "repositories x 2 min"),
     (rc.DOMINANCE_FACTOR, "more than 1.5 x"),
     (rc.MAX_CACHE_LIMIT_MB, "at most 20 000 MB"),
+    (km.DENSE_AVERAGE_FILE_BYTES // 1024, "ceil(largest_repository_bytes / 64 KiB)"),
+    (rc.NODE_MEMORY_SHARE, "more\nthan 25% of a node's allocatable memory"),
+    (rc.ASSUMED_NODE_MEMORY // 2**30, "| 16 GiB allocatable per node |"),
+    (km.MAINTENANCE_RUNS_PER_HOUR, "one maintenance session per hour"),
 ])
 def test_constants_are_documented(value: object, text: str) -> None:
     assert text in DOC, f"docs/sizing-model.md should state {text!r} (code value {value!r})"
@@ -55,6 +59,7 @@ def test_documented_constants_match_the_code() -> None:
     assert (km.GC_USED_SET_BYTES_PER_CONTENT, km.GC_WALKER_BYTES_PER_OBJECT, km.INDEX_BYTES_PER_CONTENT) == (40, 50, 35)
     assert (rc.SERVER_BYTES_PER_OBJECT, rc.MINUTES_PER_MAINTENANCE_JOB, rc.DOMINANCE_FACTOR) == (2048, 2, 1.5)
     assert api.apf_qps_bound() == 612
+    assert (km.DENSE_AVERAGE_FILE_BYTES, rc.NODE_MEMORY_SHARE, rc.ASSUMED_NODE_MEMORY) == (64 * 1024, 0.25, 16 * 2**30)
 
 
 def test_worked_example_founding_case() -> None:

@@ -64,6 +64,12 @@ BAD = [
     ({"policy": {"apf_share": 3}}, "policy.apf_share", "at most 1"),
     ({"data": {"volume_bytes": "1Ti", "largest_repository_bytes": "2Ti"}}, "data.largest_repository_bytes",
      "at most data.volume_bytes"),
+    # ansible-core's own argument validation crashes on these ("argument of type 'int' is not iterable").
+    ({"cluster": [1]}, "cluster", "expected a mapping with at least namespaces, objects, resource_types, got list [1]"),
+    ({"data": 5}, "data", "expected a mapping with at least volume_bytes, got integer 5"),
+    ({"policy": [True]}, "policy", "expected a mapping with any of max_client_qps"),
+    ({"cluster": {"namespaces": 4, "objects": 10, "resource_types": 50, "node_memory": "lots"}},
+     "cluster.node_memory", "memory quantity"),
 ]
 
 
@@ -87,3 +93,18 @@ def test_argspec_comes_from_the_field_table() -> None:
     assert spec["cluster"]["options"]["objects"] == {"type": "int", "required": True}
     assert spec["data"]["options"]["volume_bytes"] == {"type": "raw", "required": True}
     assert spec["policy"]["required"] is False
+
+
+def test_numbers_as_strings_are_converted_as_ansible_does(capsys: pytest.CaptureFixture[str]) -> None:
+    args = copy.deepcopy(FOUNDING)
+    args["cluster"]["namespaces"] = "40"
+    assert run(args, capsys)["recommendation"] == recommend(FOUNDING)
+
+
+def test_render_values_reads_the_sizing_inputs_with_the_same_argspec() -> None:
+    # tune.yml (render_values) and the sizing module accept and convert the same inputs.
+    from ansible_collections.velero_ops.tuning.plugins.action import render_values
+    from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import argument_spec
+    for name, spec in argument_spec().items():
+        assert render_values.ARGUMENT_SPEC[name] == spec, name
+    assert render_values.ARGUMENT_SPEC["chart_version"]["type"] == "raw"

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _api_load as api
-from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import parse_memory
+from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import parse_cpu_millicores, parse_memory
 from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
 from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import release
 from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import validate
@@ -52,21 +52,70 @@ def test_more_never_lowers_a_recommendation(inputs: dict[str, t.Any], field: tup
     if before_value is None:
         # An unknown input is first made known at its smallest valid value, then grown.
         inputs = copy.deepcopy(inputs)
-        before_value = inputs["data"].get("largest_repository_files") or 0 if key == "files" else 1
+        data = inputs["data"]
+        before_value = (max(data.get("largest_repository_files") or 0, data.get("largest_volume_files") or 0)
+                        if key == "files" else 1)
         inputs[section][key] = before_value
     grown = copy.deepcopy(inputs)
     grown[section][key] = min(upper, max(before_value + step, int(before_value * factor)))
-    largest_bytes = _current(inputs, "data", "largest_repository_bytes")
-    if key == "volume_bytes" and largest_bytes is not None and before_value:
-        # More bytes everywhere: the largest repository grows with the fleet. Holding it fixed while the
-        # total grows moves data elsewhere, which may lower its share of data.files (docs/sizing-model.md).
-        grown["data"]["largest_repository_bytes"] = min(grown["data"]["volume_bytes"],
-                                                        largest_bytes * grown["data"]["volume_bytes"] // before_value)
-    largest_key = inputs["data"].get("largest_repository_key")
-    before = recommended_numbers(recommend(inputs), largest_key)
-    after = recommended_numbers(recommend(grown), largest_key)
-    lowered = {name: (before[name], after[name]) for name in before if after.get(name, 0) < before[name]}
-    assert not lowered, f"growing {section}.{key} {before_value} -> {grown[section][key]} lowered {lowered}"
+    _assert_never_lower(inputs, grown, f"growing {section}.{key} {before_value} -> {grown[section][key]}")
+
+
+def _assert_never_lower(before_inputs: dict[str, t.Any], after_inputs: dict[str, t.Any], what: str,
+                        skip: tuple[str, ...] = ()) -> None:
+    largest_key = before_inputs["data"].get("largest_repository_key")
+    before = recommended_numbers(recommend(before_inputs), largest_key)
+    after = recommended_numbers(recommend(after_inputs), largest_key)
+    lowered = {name: (before[name], after[name]) for name in before
+               if not name.startswith(skip) and after.get(name, 0) < before[name]}
+    assert not lowered, f"{what} lowered {lowered}"
+
+
+@PROPERTY_SETTINGS
+@given(valid_inputs(), st.integers(1, 2**50), st.integers(0, 10**9), st.floats(0.0, 1.0))
+def test_more_volume_data_never_lowers_anything_with_the_largest_repository_known(
+        inputs: dict[str, t.Any], extra: int, files: int, share: float) -> None:
+    """More data elsewhere in the fleet, the largest repository's bytes and the fleet's files fixed and its own
+    files unknown: nothing may drop (a share of data.files in proportion to bytes did)."""
+    inputs = copy.deepcopy(inputs)
+    data = inputs["data"]
+    total = validate(inputs).data["volume_bytes"]
+    for unknown in ("largest_repository_files", "largest_volume_files", "largest_volume_bytes"):
+        data.pop(unknown, None)
+    data["files"] = files
+    data["largest_repository_bytes"] = int(total * share)
+    grown = copy.deepcopy(inputs)
+    grown["data"]["volume_bytes"] = min(2**56, total + extra)
+    _assert_never_lower(inputs, grown, f"growing data.volume_bytes {total} -> {grown['data']['volume_bytes']}")
+
+
+def _maintenance_entries(rec: dict[str, t.Any]) -> list[dict[str, str]]:
+    maintenance = rec["maintenance"]
+    return [maintenance["pod_resources"]] + [entry["pod_resources"] for entry in maintenance["repositories"].values()]
+
+
+@PROPERTY_SETTINGS
+@given(valid_inputs(), st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_a_larger_largest_repository_lowers_at_most_the_global_entry(inputs: dict[str, t.Any], low: float,
+                                                                     high: float) -> None:
+    """The documented exception: with the same total, a larger known largest repository leaves less for the others,
+    so the global entry (sized for them once the largest gets its own entry) may drop. Everything else, the
+    largest repository's entry and the maximum over all maintenance entries never drop."""
+    inputs = copy.deepcopy(inputs)
+    total = validate(inputs).data["volume_bytes"]
+    low, high = sorted((low, high))
+    inputs["data"]["largest_repository_bytes"] = int(total * low)
+    inputs["data"].pop("largest_volume_bytes", None)
+    grown = copy.deepcopy(inputs)
+    grown["data"]["largest_repository_bytes"] = int(total * high)
+    what = f"growing data.largest_repository_bytes {int(total * low)} -> {int(total * high)}"
+    _assert_never_lower(inputs, grown, what, skip=("maintenance.pod_resources.",))
+    before, after = recommend(inputs), recommend(grown)
+    for field in ("cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"):
+        parse = parse_cpu_millicores if field.startswith("cpu") else parse_memory
+        peak_before = max(parse(entry[field], field) for entry in _maintenance_entries(before))
+        peak_after = max(parse(entry[field], field) for entry in _maintenance_entries(after))
+        assert peak_after >= peak_before, f"{what}: the largest {field} over all maintenance entries dropped"
 
 
 @PROPERTY_SETTINGS

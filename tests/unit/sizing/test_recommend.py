@@ -245,17 +245,37 @@ def test_no_per_repository_entry_before_the_1_15_configmap(version: str) -> None
     assert any("cannot size maintenance per repository" in w for w in rec["warnings"])
 
 
-def test_largest_repository_files_follow_its_share_of_bytes() -> None:
-    # 2Ti of an 18Ti fleet with 95M files: about 10.6M files, not all 95M.
+def test_largest_repository_files_are_bounded_by_a_dense_repository() -> None:
+    # 2Ti of an 18Ti fleet with 95M files: at most one file per 64 KiB of its 2Ti (33.5M), not all 95M.
     inputs = copy.deepcopy(LARGE_CLUSTER)
     inputs["data"] = {"volume_bytes": "18Ti", "files": 95_000_000, "repositories": 300,
                       "largest_repository_bytes": "2Ti", "largest_repository_key": "ledger-default-kopia"}
     explicit = copy.deepcopy(inputs)
-    explicit["data"]["largest_repository_files"] = -(-95_000_000 * 2 // 18)
+    explicit["data"]["largest_repository_files"] = 2 * 2**40 // (64 * 1024)
     rec = recommend(inputs)
     assert rec["predicted"]["maintenance_peak_memory_bytes"] == (
         recommend(explicit)["predicted"]["maintenance_peak_memory_bytes"])
-    assert any("in proportion to its bytes" in a for a in rec["assumptions"])
+    assumption = next(a for a in rec["assumptions"] if a.startswith("data.largest_repository_files unknown"))
+    assert "33554432 files" in assumption and "one file per 64Ki" in assumption
+    assert "pass data.largest_repository_files" in assumption
+    # A small repository of many files keeps them all (the bound is data.files).
+    inputs["data"].update(files=1000, largest_repository_bytes="1Ti")
+    assert any("1000 files, at most data.files" in a for a in recommend(inputs)["assumptions"])
+
+
+def test_more_volume_data_elsewhere_never_lowers_the_largest_repository() -> None:
+    # The rule this replaces (a share of data.files in proportion to bytes) shrank the largest repository's
+    # files when volume_bytes grew with its own bytes fixed; the dense bound does not look at volume_bytes.
+    base = {"velero_version": "1.16.2", "cluster": {"namespaces": 100, "objects": 10000, "resource_types": 200},
+            "data": {"volume_bytes": "2Ti", "files": 50_000_000, "repositories": 10,
+                     "largest_repository_bytes": "1Ti", "largest_repository_key": "a-default-kopia"}}
+    peaks = []
+    for total in ("2Ti", "4Ti", "20Ti", "200Ti"):
+        inputs = copy.deepcopy(base)
+        inputs["data"]["volume_bytes"] = total
+        rec = recommend(inputs)
+        peaks.append(rec["predicted"]["maintenance_peak_memory_bytes"])
+    assert peaks == sorted(peaks)
 
 
 def test_no_split_when_repositories_are_alike() -> None:
@@ -321,6 +341,67 @@ def test_node_agent_resources_follow_file_counts() -> None:
     assert small == {"resources": None, "pod_resources": None, "load_concurrency": None}
 
 
+def test_node_agent_is_sized_for_the_largest_volume_when_known() -> None:
+    # eks-search-staging of the examples: a 2.5Ti repository of 40M files on 10 nodes. As one volume it would
+    # need a node-agent request far above a quarter of a 16Gi node; its largest volume is much smaller.
+    cluster = {"namespaces": 60, "objects": 14000, "resource_types": 220, "nodes": 10, "volumes": 35}
+    inputs = {"velero_version": "1.15.2", "cluster": cluster,
+              "data": {"volume_bytes": "3Ti", "repositories": 20, "largest_repository_bytes": "2.5Ti",
+                       "largest_repository_files": 40_000_000, "largest_repository_key": "opensearch-default-kopia"}}
+    whole = recommend(inputs)
+    assert any("data.largest_volume_bytes and data.largest_volume_files unknown" in a for a in whole["assumptions"])
+    warning = next(w for w in whole["warnings"] if w.startswith("The node-agent memory request"))
+    assert "more than 25% of a node's 16Gi" in warning and "reserves it on every node" in warning
+    inputs["data"].update(largest_volume_bytes="800Gi", largest_volume_files=2_000_000)
+    per_volume = recommend(inputs)
+    before = parse_memory(whole["node_agent"]["resources"]["requests"]["memory"], "r")
+    after = parse_memory(per_volume["node_agent"]["resources"]["requests"]["memory"], "r")
+    assert after < before and after <= 4 * GiB
+    assert not any(w.startswith("The node-agent memory request") for w in per_volume["warnings"])
+    assert "largest volume (800Gi)" in per_volume["explanations"]["node_agent.resources.requests.memory"]
+    # The maintenance of the repository is unchanged: only the per-volume uploader is smaller.
+    assert per_volume["maintenance"] == whole["maintenance"]
+    # A bigger node takes the same request without a warning.
+    inputs["data"].pop("largest_volume_bytes")
+    inputs["data"].pop("largest_volume_files")
+    inputs["cluster"]["node_memory"] = "512Gi"
+    assert not any(w.startswith("The node-agent memory request") for w in recommend(inputs)["warnings"])
+
+
+def test_largest_volume_is_at_most_its_repository() -> None:
+    inputs = copy.deepcopy(LARGE_CLUSTER)
+    inputs["data"]["largest_volume_bytes"] = "9Ti"
+    with pytest.raises(ValueError, match=r"data.largest_volume_bytes: expected at most data.largest_repository_bytes"):
+        recommend(inputs)
+    inputs["data"]["largest_volume_bytes"] = "1Ti"
+    inputs["data"]["largest_volume_files"] = 17_000_000
+    with pytest.raises(ValueError, match=r"data.largest_volume_files: expected at most data.largest_repository_files"):
+        recommend(inputs)
+
+
+def test_frequency_explanation_fits_the_mechanism_and_the_model() -> None:
+    many = copy.deepcopy(LARGE_CLUSTER)
+    job = recommend(many)["explanations"]["maintenance.frequency"]
+    assert "one maintenance Job at a time" in job and "does not depend on the interval" in job
+    assert "BackupRepositories created afterwards only" in job
+    in_server = recommend(with_version(many, "1.13.2"))["explanations"]["maintenance.frequency"]
+    assert "Job" not in in_server and "maintains one repository at a time" in in_server
+    default = recommend(SMALL)["explanations"]["maintenance.frequency"]
+    assert "raises the memory" not in default and "does not depend on the interval" in default
+
+
+@pytest.mark.parametrize("version, restic", [("1.12.0", True), ("1.16.2", True), ("1.17.0", False)])
+def test_the_restic_server_default_is_an_assumption(version: str, restic: bool) -> None:
+    text = "\n".join(recommend(with_version(SMALL, version))["assumptions"])
+    assert ("--uploader-type=restic" in text) is restic
+
+
+def test_backup_repository_configmap_warning_is_said_once() -> None:
+    rec = recommend(with_version(FOUNDING, "1.16.0"))
+    assert rec["repository"]["full_maintenance_interval"] == "fastGC"
+    assert sum("only when the repository is created" in w for w in rec["warnings"]) == 1
+
+
 def test_many_repositories_lengthen_the_frequency() -> None:
     inputs = copy.deepcopy(LARGE_CLUSTER)
     assert recommend(inputs)["maintenance"]["frequency"] == "10h"  # 300 x 2 min
@@ -332,3 +413,14 @@ def test_never_server_flag_forms_on_1_17_plus() -> None:
     for version in ("1.17.0", "1.17.1", "1.18.0", "1.18.1"):
         text = json.dumps(recommend(with_version(FOUNDING, version)))
         assert "server-flags" not in text.replace('"maintenance.mechanism": "configmap"', "")
+
+
+def test_in_server_releases_never_speak_of_maintenance_jobs() -> None:
+    inputs = with_version(LARGE_CLUSTER, "1.13.2")
+    inputs["policy"] = {"max_maintenance_memory": "1Gi"}
+    inputs["data"]["index_blobs"] = 2000
+    rec = recommend(inputs)
+    lines = [line for line in rec["warnings"] + list(rec["explanations"].values())
+             if "Velero 1.14+ runs it as a Job" not in line]  # the upgrade advice may name Jobs
+    assert not [line for line in lines if "Job" in line]
+    assert any("the velero server, which runs it, may be OOMKilled" in w for w in rec["warnings"])
