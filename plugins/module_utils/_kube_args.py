@@ -65,6 +65,21 @@ def kubeconfig_secrets(kubeconfig: t.Any) -> set[str]:
     return {value for value in found if value.strip()}
 
 
+class HideKubeconfigSecrets:
+    """Mixin for AnsibleModule: hide the credentials of a kubeconfig mapping (only those) from every output,
+    including the invocation logged while the arguments are validated (kubernetes.core does the same).
+
+    Use as ``class Module(HideKubeconfigSecrets, AnsibleModule)``; no Ansible import is needed here.
+    """
+
+    params: t.Any
+    no_log_values: set[str]
+
+    def _load_params(self) -> None:
+        super()._load_params()  # type: ignore[misc]
+        self.no_log_values.update(kubeconfig_secrets((self.params or {}).get("kubeconfig")))
+
+
 def _collect(node: t.Any, found: set[str]) -> None:
     if isinstance(node, dict):
         for key, value in node.items():

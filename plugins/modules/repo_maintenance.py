@@ -414,7 +414,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _maintenance
-from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_args import auth_argspec, kubeconfig_secrets
+from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_args import HideKubeconfigSecrets, auth_argspec
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_run import MaintenanceRunner, RunnerError
 
 try:
@@ -490,13 +490,8 @@ def argument_spec() -> dict[str, t.Any]:
     return spec
 
 
-class _Module(AnsibleModule):
-    """AnsibleModule that hides the credentials of a kubeconfig mapping (only those) from every output,
-    including the invocation logged while the arguments are validated."""
-
-    def _load_params(self) -> None:
-        super()._load_params()
-        self.no_log_values.update(kubeconfig_secrets((self.params or {}).get("kubeconfig")))
+class _Module(HideKubeconfigSecrets, AnsibleModule):
+    """AnsibleModule that hides the credentials of a kubeconfig mapping (only those) from every output."""
 
 
 class ProgressWriter:
