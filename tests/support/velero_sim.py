@@ -223,6 +223,18 @@ class VeleroSim:
             self.scenarios[name] = scenario
         return name
 
+    def break_repository_patches_after_first_job(self, name: str, wait: float = 20.0) -> threading.Thread:
+        """A thread (not started) that waits until this simulator created a Job, then makes every PATCH of the
+        BackupRepository answer 503: whatever the module tries to restore afterwards cannot be written."""
+
+        def breaker() -> None:
+            deadline = time.time() + wait
+            while not self.jobs and time.time() < deadline:
+                time.sleep(0.01)
+            self.server.inject("PATCH", f"/backuprepositories/{name}$", 503, times=None, headers={"Retry-After": "0"})
+
+        return threading.Thread(target=breaker, daemon=True)
+
     def repository(self, name: str) -> dict[str, t.Any]:
         found = self._get(VELERO_V1, "BackupRepository", name)
         if found is None:

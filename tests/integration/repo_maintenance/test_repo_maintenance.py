@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
-import time
 
 import pytest
 import yaml
@@ -466,13 +464,7 @@ def test_a_failed_restore_names_the_value_and_the_command(make_sim, run_module, 
     name = sim.add_repository("payments", scenario=Scenario(outcome="fail", run_seconds=0.5))
     before = sim.repository(name)["status"]["lastMaintenanceTime"]
 
-    def break_the_api_once_the_job_runs() -> None:
-        deadline = time.time() + 20
-        while not sim.jobs and time.time() < deadline:
-            time.sleep(0.01)
-        kube_server.inject("PATCH", f"/backuprepositories/{name}$", 503, times=None, headers={"Retry-After": "0"})
-
-    breaker = threading.Thread(target=break_the_api_once_the_job_runs, daemon=True)
+    breaker = sim.break_repository_patches_after_first_job(name)
     with sim:
         breaker.start()
         result, _run = run_module({**FAST, "pod_resources": {"memoryLimit": "1Gi"}, "fail_on_error": False})

@@ -260,22 +260,16 @@ def test_role_shows_a_module_crash(tmp_path, kubeconfig_path) -> None:
     assert "TASK [velero_ops.tuning.repo_maintenance : Show the module's own error output" in run.stdout
 
 
-def test_role_shows_what_could_not_be_restored(make_sim, tmp_path, kubeconfig_path, kube_server) -> None:
+def test_role_shows_what_could_not_be_restored(make_sim, tmp_path, kubeconfig_path) -> None:
     sim = make_sim("1.16.2")
     sim.install()
     name = sim.add_repository("payments", scenario=Scenario(outcome="fail", run_seconds=0.5))
     before = sim.repository(name)["status"]["lastMaintenanceTime"]
 
-    def break_the_api_once_the_job_runs() -> None:
-        deadline = time.time() + 20
-        while not sim.jobs and time.time() < deadline:
-            time.sleep(0.01)
-        kube_server.inject("PATCH", f"/backuprepositories/{name}$", 503, times=None, headers={"Retry-After": "0"})
-
     inventory = cluster_inventory(tmp_path, kubeconfig_path, repo_maintenance_poll_interval=0.05,
                                   repo_maintenance_timeout=5, repo_maintenance_pod_resources={"memoryLimit": "1Gi"},
                                   repo_maintenance_progress_file="")
-    breaker = threading.Thread(target=break_the_api_once_the_job_runs, daemon=True)
+    breaker = sim.break_repository_patches_after_first_job(name)
     with sim:
         breaker.start()
         run = run_playbook(REPO_ROOT / "playbooks" / "maintenance.yml", inventory, env=DEFAULT_CALLBACK, timeout=120)

@@ -15,6 +15,7 @@ import typing as t
 from pathlib import Path
 
 import pytest
+import yaml
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # helm_schema_gen lives beside the tests
@@ -29,6 +30,18 @@ def velero_values_dir() -> Path:
         pytest.fail(f"the chart's real values files are missing: expected {VALUES_DIR} "
                     "(../shared/velero-chart beside the repository)")
     return VALUES_DIR
+
+
+def real_values(era: t.Any) -> dict[str, t.Any]:
+    """The era's real values.yaml without the keys no release of the era has."""
+    values = yaml.safe_load((velero_values_dir() / era.values_file).read_text(encoding="utf-8"))
+    for dotted in era.absent:
+        *parents, last = dotted.split(".")
+        node = values
+        for part in parents:
+            node = node[part]
+        del node[last]
+    return values
 
 
 PODS = {"cpuRequest": "500m", "cpuLimit": "2", "memoryRequest": "4Gi", "memoryLimit": "8Gi"}

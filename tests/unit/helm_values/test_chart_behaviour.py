@@ -14,14 +14,13 @@ import copy
 import typing as t
 
 import pytest
-import yaml
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _chart_eras as eras
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values as hv
 from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
 from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import VERSIONED_FLAGS, release
 
-from conftest import make_recommendation, velero_values_dir  # noqa: E402
+from conftest import make_recommendation, real_values  # noqa: E402
 
 BIG_REPO = {"apps-default-kopia": {"pod_resources": {"cpuRequest": "1", "cpuLimit": "2", "memoryRequest": "6Gi",
                                                      "memoryLimit": "12Gi"}}}
@@ -83,19 +82,8 @@ def _helm_merge(defaults: t.Any, values: t.Any) -> t.Any:
     return values
 
 
-def _real_defaults(era: eras.ChartEra) -> dict[str, t.Any]:
-    values = yaml.safe_load((velero_values_dir() / era.values_file).read_text(encoding="utf-8"))
-    for dotted in era.absent:
-        *parents, last = dotted.split(".")
-        node = values
-        for part in parents:
-            node = node[part]
-        del node[last]
-    return values
-
-
 def server_flags(era: eras.ChartEra, values: dict[str, t.Any]) -> list[str]:
-    conf = _helm_merge(_real_defaults(era), values).get("configuration") or {}
+    conf = _helm_merge(real_values(era), values).get("configuration") or {}
     flags = ["--uploader-type"]
     for key, flag in hv.KEY_FLAGS.items():
         if not key.startswith("configuration.") or key.startswith(eras.MAINTENANCE_JOB):
@@ -132,7 +120,7 @@ def test_chart_7_1_3_default_latest_jobs_count_would_repeat_the_flag():
     # What the model above catches: chart 7.1.3's values.yaml defaults latestJobsCount to 3 (rendered as
     # --keep-latest-maintenance-jobs=3), so the flag route of charts 7.0.0-7.1.2 would repeat it.
     era = eras.era_by_id("7.1.3")
-    assert _real_defaults(era)["configuration"]["repositoryMaintenanceJob"]["latestJobsCount"] == 3
+    assert real_values(era)["configuration"]["repositoryMaintenanceJob"]["latestJobsCount"] == 3
     assert server_flags(era, {"configuration": {"extraArgs": ["--keep-latest-maintenance-jobs=5"]}}).count(
         "--keep-latest-maintenance-jobs") == 2
 

@@ -11,30 +11,17 @@ import typing as t
 
 import jsonschema
 import pytest
-import yaml
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _chart_eras as eras
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values as hv
 
 import helm_schema_gen  # noqa: E402  (tests/unit/helm_values, put on sys.path by conftest)
-from conftest import make_recommendation, velero_values_dir  # noqa: E402
+from conftest import make_recommendation, real_values, velero_values_dir  # noqa: E402
 
 ERA_IDS = [era.id for era in eras.ERAS]
 # Free-form per the chart: names chosen by the user (ConfigMaps, manifests) or Velero's own JSON.
 FREE_FORM = (eras.CONFIG_MAPS + ".", eras.EXTRA_OBJECTS + "[", eras.REPOSITORY_CONFIG_GLOBAL + ".",
              eras.REPOSITORY_CONFIG_REPOSITORIES + ".")
-
-
-def real_values(era: eras.ChartEra) -> dict[str, t.Any]:
-    """The era's real values.yaml without the keys no release of the era has."""
-    values = yaml.safe_load((velero_values_dir() / era.values_file).read_text(encoding="utf-8"))
-    for dotted in era.absent:
-        *parents, last = dotted.split(".")
-        node = values
-        for part in parents:
-            node = node[part]
-        del node[last]
-    return values
 
 
 def exists(values: t.Mapping[str, t.Any], dotted: str) -> bool:
