@@ -85,6 +85,8 @@ def test_every_cluster_gets_values_report_and_chart(fleet):
         assert ET.fromstring((out / host / "api-time.svg").read_text()).tag.endswith("svg")
     fleet_report = (out / "fleet-report.md").read_text()
     assert "7 clusters: 7 tuned, 0 failed." in fleet_report
+    # Without --diff no file diff is printed (nor computed).
+    assert "+++ after: " not in run.stdout, explain(run)
     for host in HOSTS:
         assert f"| {host} | tuned |" in fleet_report and f"[report]({host}/report.md)" in fleet_report
 
