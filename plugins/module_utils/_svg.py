@@ -58,7 +58,9 @@ def interpolate(curve: t.Any, qps: float) -> float:
 
 
 def _nice_step(span: float, parts: int = 4) -> float:
-    raw = span / parts if span > 0 else 1
+    # Below a thousandth (of a second or a QPS) nothing is readable on the chart; a subnormal span would
+    # otherwise round to 0 and break log10.
+    raw = max(span / parts, 1e-3) if span > 0 else 1
     power = 10 ** math.floor(math.log10(raw))
     for factor in (1, 2, 2.5, 5, 10):
         if raw <= factor * power:
