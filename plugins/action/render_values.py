@@ -40,13 +40,6 @@ ARGUMENT_SPEC: dict[str, t.Any] = {
 }
 
 
-def _known(value: t.Any) -> t.Any:
-    """Drop options Ansible filled with None, so unknown means absent for the model."""
-    if isinstance(value, dict):
-        return {key: _known(item) for key, item in value.items() if item is not None}
-    return value
-
-
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _supports_check_mode = True
@@ -64,9 +57,9 @@ class ActionModule(ActionBase):
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         try:
             overrides, source, sensitive = self._overrides(args["overrides"], task_vars)
-            sizing_keys = ("velero_version", "cluster", "data", "policy")
-            inputs = _helm_values.to_plain(_known({key: args[key] for key in sizing_keys}))
-            recommendation = recommend(inputs)
+            # Options Ansible filled with None stay: the sizing validator reads None as "not known".
+            recommendation = recommend(_helm_values.to_plain(
+                {key: args[key] for key in ("velero_version", "cluster", "data", "policy")}))
             rendered = _helm_values.render_values(
                 recommendation, args["chart_version"], velero_version=args["velero_version"], overrides=overrides,
                 overrides_source=source, release_name=args["release_name"],

@@ -75,6 +75,10 @@ class ClusterShape:
     aggregated_discovery: bool
 
 
+# Request groups sent through the server's dynamic/controller client (one token bucket); discovery has its own.
+SERVER_ITEM_GROUPS = ("namespace_list", "collection_lists", "additional_gets", "volume_requests")
+
+
 @dataclasses.dataclass(frozen=True)
 class RequestCount:
     """Requests of one whole-cluster backup, split by the client (token bucket) that sends them."""
@@ -91,7 +95,7 @@ class RequestCount:
     @property
     def server_items(self) -> int:
         """Requests through the server's dynamic/controller client (one bucket)."""
-        return self.namespace_list + self.collection_lists + self.additional_gets + self.volume_requests
+        return sum(getattr(self, name) for name in SERVER_ITEM_GROUPS)
 
     @property
     def server_total(self) -> int:
@@ -171,8 +175,7 @@ def server_throttle_seconds(counts: RequestCount, qps: float, burst: int) -> flo
 
 def server_throttle_from_breakdown(breakdown: t.Mapping[str, int], qps: float, burst: int) -> float:
     """``server_throttle_seconds`` from ``predicted.api_requests_breakdown`` (``RequestCount.as_dict``)."""
-    groups = ("namespace_list", "collection_lists", "additional_gets", "volume_requests")
-    items = sum(int(breakdown.get(name, 0)) for name in groups)
+    items = sum(int(breakdown.get(name, 0)) for name in SERVER_ITEM_GROUPS)
     return throttle_seconds(int(breakdown.get("server_discovery", 0)), qps, burst) + throttle_seconds(items, qps, burst)
 
 

@@ -27,6 +27,7 @@ from ._quantity import parse_cpu_millicores, parse_duration, parse_memory
 from ._velero_server import (
     config_key,
     container_runs,
+    maintenance_job_resources,
     parse_timestamp,
     repository_config_key,
     workload_containers,
@@ -297,14 +298,6 @@ def _resources(container: t.Mapping[str, t.Any] | None) -> dict | None:
     return result
 
 
-def _pod_resources_from_flags(flags: t.Mapping[str, str]) -> dict[str, str] | None:
-    mapping = {"cpuRequest": "maintenance-job-cpu-request", "memoryRequest": "maintenance-job-mem-request",
-               "cpuLimit": "maintenance-job-cpu-limit", "memoryLimit": "maintenance-job-mem-limit"}
-    if not any(flag in flags for flag in mapping.values()):
-        return None
-    return {key: flags.get(flag, "0") for key, flag in mapping.items()}
-
-
 UNBOUNDED_POD_RESOURCES = {"cpuRequest": "0", "cpuLimit": "0", "memoryRequest": "0", "memoryLimit": "0"}
 
 
@@ -339,8 +332,8 @@ def current_settings(*, release: t.Any, server_flags: t.Mapping[str, str],
     if "podResources" in maintenance_global:
         put("maintenance.pod_resources", dict(maintenance_global["podResources"] or {}),
             "maintenance ConfigMap global.podResources")
-    elif _pod_resources_from_flags(server_flags):
-        put("maintenance.pod_resources", _pod_resources_from_flags(server_flags), "server flags --maintenance-job-*")
+    elif maintenance_job_resources(server_flags):
+        put("maintenance.pod_resources", maintenance_job_resources(server_flags), "server flags --maintenance-job-*")
     elif release is not None and release.at_least(14):
         put("maintenance.pod_resources", dict(UNBOUNDED_POD_RESOURCES), "Velero default (no requests or limits)")
     elif server_container is not None:

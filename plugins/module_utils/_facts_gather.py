@@ -42,11 +42,11 @@ class FactsRequest:
     velero_version: str | None = None  # overrides the version read from the server image
     policy: dict | None = None
     now: float | None = None
+    # The release of velero_version, looked up here so a bad option value (the user's to fix) raises
+    # ValueError before any request; an unrecognised image tag in the cluster only makes the facts partial.
+    release: VeleroRelease | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # A bad option value is the user's to fix: fail before any request (an unrecognised image tag
-        # in the cluster, by contrast, only makes the facts partial).
-        self.release: VeleroRelease | None = None
         if self.velero_version not in (None, ""):
             self.release = lookup_release(self.velero_version, "velero_version")
 
@@ -72,6 +72,16 @@ class _Errors:
 
 class FactsError(Exception):
     """The facts cannot be gathered at all (message is for the user)."""
+
+
+def _image_release(server: ServerDeployment) -> tuple[VeleroRelease | None, str | None]:
+    """The release of the server image's version tag, or None and why not."""
+    if server.version is None:
+        return None, f"the Velero version cannot be read from the image {server.image!r}"
+    try:
+        return lookup_release(server.version, "Velero server image tag"), None
+    except ValueError as exc:
+        return None, f"image {server.image!r}: {exc}"
 
 
 def _find(resources: t.Sequence[APIResource], group: str, plural: str) -> APIResource | None:
@@ -244,7 +254,7 @@ class Gatherer:
                 self.errors.record(f"list deployments in namespace {namespace}", exc)
         server_flags: dict[str, str] = {}
         server_container = None
-        release = self.request.release  # an explicit velero_version, validated by the module
+        release = self.request.release  # an explicit velero_version, validated by FactsRequest
         version_text = release.text if release is not None else None
         if server is not None:
             server_container = server.container
@@ -256,14 +266,7 @@ class Gatherer:
                                     "resources": facts._resources(server_container)}
             if release is None:
                 version_text = server.version
-                problem = None
-                if version_text is None:
-                    problem = f"the Velero version cannot be read from the image {server.image!r}"
-                else:
-                    try:
-                        release = lookup_release(version_text, "Velero server image tag")
-                    except ValueError as exc:
-                        problem = f"image {server.image!r}: {exc}"
+                release, problem = _image_release(server)
                 if problem is not None:
                     # The cluster's own image, not the user's option: report it, carry on without drift.
                     result["warnings"].append(f"{problem}; set velero_version to compute drift")

@@ -27,6 +27,7 @@ from . import _chart_eras as eras
 from ._fields import describe_value, type_name
 from ._quantity import parse_cpu_millicores, parse_memory, parse_quantity
 from ._releases import KOPIA_DEFAULT_MAINTENANCE_FREQUENCY, RESTIC_DEFAULT_MAINTENANCE_FREQUENCY, release, unknown_flag
+from ._velero_server import MAINTENANCE_JOB_FLAGS
 
 try:
     import yaml
@@ -76,12 +77,10 @@ KEY_FLAGS = {
     eras.MAINTENANCE_LATEST_JOBS: "--keep-latest-maintenance-jobs",
 }
 # Velero 1.14-1.16 maintenance Job resource flags and the podResources field each one sets.
-MAINTENANCE_FLAG_FIELDS = {
-    "--maintenance-job-cpu-request": "cpuRequest",
-    "--maintenance-job-mem-request": "memoryRequest",
-    "--maintenance-job-cpu-limit": "cpuLimit",
-    "--maintenance-job-mem-limit": "memoryLimit",
-}
+MAINTENANCE_FLAG_FIELDS = {flag: field for field, flag in MAINTENANCE_JOB_FLAGS.items()}
+# The chart key that renders each flag of KEY_FLAGS, and the podResources field of each maintenance key.
+FLAG_KEYS = {flag: key for key, flag in KEY_FLAGS.items()}
+MAINTENANCE_KEY_FIELDS = {FLAG_KEYS[flag]: field for flag, field in MAINTENANCE_FLAG_FIELDS.items()}
 
 # Keys users still carry from older charts, and what to do instead (message hints).
 RETIRED_KEYS = {
@@ -311,23 +310,22 @@ class TuningPlan:
 
     def server_flag(self, flag: str, value: t.Any) -> tuple[str, str]:
         """(location text, conflict path) of a server flag added to configuration.extraArgs."""
-        text = f"{flag}={value}"
-        self.server_args.append(text)
-        args_key = t.cast(str, self.era.server_extra_args)
-        return f"{args_key}: {text}", f"{args_key} {flag}"
+        return _add_flag(self.server_args, self.era.server_extra_args, flag, value)
 
     def node_agent_flag(self, flag: str, value: t.Any) -> tuple[str, str]:
-        text = f"{flag}={value}"
-        self.node_agent_args.append(text)
-        args_key = t.cast(str, self.era.node_agent_extra_args)
-        return f"{args_key}: {text}", f"{args_key} {flag}"
+        """(location text, conflict path) of a node-agent flag added to nodeAgent.extraArgs."""
+        return _add_flag(self.node_agent_args, self.era.node_agent_extra_args, flag, value)
 
     def config_map(self, key: str, data: dict[str, str], refs: list[tuple[str, str]]) -> str:
-        # Always a labels mapping: NOTES.txt of charts up to 8.6.0 runs `hasKey $value.labels` on every configMaps
-        # entry and fails the render without one (eras.configmap_labels_required).
-        self.config_maps[key] = {"labels": {}, "data": data}
+        self.config_maps[key] = {"data": data}
         self.config_map_refs[key] = list(refs)
         return f"{self.fullname}-{key}"
+
+
+def _add_flag(args: list[str], args_key: str | None, flag: str, value: t.Any) -> tuple[str, str]:
+    text = f"{flag}={value}"
+    args.append(text)
+    return f"{args_key}: {text}", f"{args_key} {flag}"
 
 
 def _get(mapping: t.Mapping[str, t.Any], dotted: str, field: str = "recommendation") -> t.Any:
@@ -414,8 +412,7 @@ def _json(value: t.Any) -> str:
 def rendered_uploader(user_values: t.Mapping[str, t.Any] | None, chart_version: t.Any) -> tuple[str, bool]:
     """(uploader the chart renders, whether the user chose it): configuration.uploaderType, else the chart's
     template default (restic before chart 5.4.1, kopia after)."""
-    configuration = (user_values or {}).get("configuration")
-    chosen = configuration.get("uploaderType") if isinstance(configuration, t.Mapping) else None
+    chosen = _opt(user_values or {}, UPLOADER_TYPE)
     if isinstance(chosen, str) and chosen.strip():
         return chosen.strip().lower(), True
     return eras.chart_default_uploader(chart_version), False
@@ -515,22 +512,16 @@ def plan_tuning(recommendation: t.Mapping[str, t.Any], era: eras.ChartEra, *, re
 def _plan_maintenance(plan: TuningPlan, pod: dict[str, str], keep: t.Any, per_repo: dict[str, dict[str, str]]) -> None:
     era = plan.era
     if era.maintenance == "server-flags":
-        flags = (("--maintenance-job-cpu-request", "cpuRequest"), ("--maintenance-job-mem-request", "memoryRequest"),
-                 ("--maintenance-job-cpu-limit", "cpuLimit"), ("--maintenance-job-mem-limit", "memoryLimit"))
         paths = []
-        for flag, field in flags:
+        for flag, field in MAINTENANCE_FLAG_FIELDS.items():
             paths.append(plan.server_flag(flag, pod[field])[1])
             # A chart key of the user that renders the same flag (charts 7.1.2/7.1.3) may be kept instead.
-            paths += [key for key, key_flag in KEY_FLAGS.items() if key_flag == flag]
+            paths.append(FLAG_KEYS[flag])
         plan.place("maintenance.pod_resources", pod,
                    f"{era.server_extra_args}: --maintenance-job-{{cpu,mem}}-{{request,limit}}", paths)
     elif era.maintenance == "chart-keys":
-        keys = ((eras.MAINTENANCE_REQUESTS + ".cpu", "cpuRequest"),
-                (eras.MAINTENANCE_REQUESTS + ".memory", "memoryRequest"),
-                (eras.MAINTENANCE_LIMITS + ".cpu", "cpuLimit"),
-                (eras.MAINTENANCE_LIMITS + ".memory", "memoryLimit"))
         paths = []
-        for key, field in keys:
+        for key, field in MAINTENANCE_KEY_FIELDS.items():
             plan.set(key, pod[field])
             paths += plan.key_paths(key)
         plan.place("maintenance.pod_resources", pod, f"{eras.MAINTENANCE_REQUESTS}, {eras.MAINTENANCE_LIMITS}", paths)
@@ -762,9 +753,9 @@ class _Merge:
 
     def merge_args(self, key: str, ours: list[str]) -> set[str]:
         """Our flags into the extraArgs list at ``key``, flag by flag; returns the flags whose user value is kept."""
-        names = {t.cast(str, _flag_name(arg)) for arg in ours}
         if not ours:
             return set()
+        names = {t.cast(str, _flag_name(arg)) for arg in ours}
         if self.blocked(key):
             return names
         container, last = _container(self.result, key, create=True)
@@ -861,6 +852,8 @@ def merge_values(user_values: t.Mapping[str, t.Any] | None, plan: TuningPlan, *,
             continue
         found, current, at = _lookup(merge.result, key.split("."))
         container, last = _container(merge.result, key, create=True)
+        # Always a labels mapping: NOTES.txt of charts up to 8.6.0 runs `hasKey $value.labels` on every configMaps
+        # entry and fails the render without one (eras.configmap_labels_required).
         if not isinstance(container.get("labels"), t.Mapping):
             container["labels"] = {}
         if found and at == key and same_value(current, body["data"]):
@@ -899,10 +892,9 @@ def _user_keys_for_our_flags(merge: _Merge) -> None:
     """A chart key of the user that renders the same flag as one of ours in extraArgs (for example
     repositoryMaintenanceJob.limits.memory on chart 7.1.2): both would reach the command line."""
     era = merge.plan.era
-    flag_keys = {flag: key for key, flag in KEY_FLAGS.items()}
     for arg in merge.plan.server_args:
         name = t.cast(str, _flag_name(arg))
-        key = flag_keys.get(name)
+        key = FLAG_KEYS.get(name)
         if key is None:
             continue
         found, current, at = _lookup(merge.result, key.split("."))
@@ -945,15 +937,16 @@ def _move_legacy_maintenance(merge: _Merge, user_values: t.Mapping[str, t.Any]) 
     global_key = eras.REPOSITORY_CONFIG_GLOBAL + ".podResources"
     theirs: dict[str, str] = {}
     sources: list[tuple[str, t.Any]] = []
-    for section, fields in (("requests", ("cpuRequest", "memoryRequest")), ("limits", ("cpuLimit", "memoryLimit"))):
-        key = f"{eras.MAINTENANCE_JOB}.{section}"
+    keys: list[str] = []
+    for key in (eras.MAINTENANCE_REQUESTS, eras.MAINTENANCE_LIMITS):
         found, value, at = _lookup(merge.result, key.split("."))
         if not found or at != key or not isinstance(value, t.Mapping):
             continue
-        for kind, field in zip(("cpu", "memory"), fields):
+        for kind in ("cpu", "memory"):
             if value.get(kind) not in (None, ""):
-                theirs[field] = str(value[kind])
+                theirs[MAINTENANCE_KEY_FIELDS[f"{key}.{kind}"]] = str(value[kind])
         sources.append((key, copy.deepcopy(dict(value))))
+        keys.append(key)
     args_list = merge.args(args_key) or []
     for arg in list(args_list):
         field = MAINTENANCE_FLAG_FIELDS.get(t.cast(str, _flag_name(arg)))
@@ -962,11 +955,10 @@ def _move_legacy_maintenance(merge: _Merge, user_values: t.Mapping[str, t.Any]) 
             sources.append((f"{args_key} {_flag_name(arg)}", arg))
     if not sources:
         return
-    explicit = _lookup(user_values, global_key.split("."))
-    found, tuned, _at = _lookup(merge.result, global_key.split("."))
-    paths = [path for path, _value in sources]
-    wins = any(merge.user_wins(path) for path in paths)
-    if wins and not (explicit[0] and explicit[2] == global_key):
+    explicit, _theirs, explicit_at = _lookup(user_values, global_key.split("."))
+    _found, tuned, _at = _lookup(merge.result, global_key.split("."))
+    wins = any(merge.user_wins(path) for path, _value in sources)
+    if wins and not (explicit and explicit_at == global_key):
         moved = {field: theirs.get(field, "0") for field in POD_RESOURCE_FIELDS}
         for path, value in sources:
             merge.conflict(path, value, f"{global_key}: {describe(tuned)}", "user")
@@ -975,11 +967,10 @@ def _move_legacy_maintenance(merge: _Merge, user_values: t.Mapping[str, t.Any]) 
     else:
         for path, value in sources:
             merge.conflict(path, value, f"{global_key}: {describe(tuned)}", "tuned")
-    for path, _value in sources:
-        if " " in path:
-            args_list[:] = [arg for arg in args_list if _flag_name(arg) != path.split(" ", 1)[1]]
-        else:
-            merge.delete(path)
+    # Every --maintenance-job-* flag left in extraArgs is one of the sources.
+    args_list[:] = [arg for arg in args_list if _flag_name(arg) not in MAINTENANCE_FLAG_FIELDS]
+    for key in keys:
+        merge.delete(key)
 
 
 def _container(tree: dict[str, t.Any], dotted: str, create: bool) -> tuple[dict[str, t.Any], str]:
@@ -1330,17 +1321,18 @@ def render_values(recommendation: t.Mapping[str, t.Any], chart_version: t.Any, *
     plan = plan_tuning(recommendation, era, release_name=release_name, user_values=user_values, chart_version=chart)
     merged, conflicts = merge_values(user_values, plan, user_wins=wins)
     check_flags(merged, era, velero_version, user_values=user_values)
-    notes = []
+    label_notes = []
     fixed = _user_config_maps_without_labels(merged, plan, chart)
     if fixed:
-        notes.append(f"configMaps {', '.join(fixed)}: labels: {{}} added; chart {chart}'s NOTES.txt reads the labels "
-                     + ("of every configMaps entry" if eras.configmap_labels_required(chart) else
-                        f"of {eras.RESTORE_ACTION_CONFIG_MAP}") + " and fails to render without them.")
+        label_notes.append(f"configMaps {', '.join(fixed)}: labels: {{}} added; chart {chart}'s NOTES.txt reads "
+                           "the labels " + ("of every configMaps entry" if eras.configmap_labels_required(chart) else
+                                            f"of {eras.RESTORE_ACTION_CONFIG_MAP}")
+                           + " and fails to render without them.")
     validate_values(merged, era, user_values=user_values, unchecked=unchecked)
     mark_kept(plan.placements, conflicts)
     warnings = list(plan.warnings)
     note = eras.velero_patch_note(chart, velero_version) if velero_version else None
-    notes = ([note] if note else []) + list(plan.notes) + notes
+    notes = ([note] if note else []) + list(plan.notes) + label_notes
     if era.resource_defaults_merge:
         notes.append(f"Chart {era.first} to {era.last} merges resources with its own defaults; the values set "
                      "every cpu/memory request and limit (null drops a chart default).")

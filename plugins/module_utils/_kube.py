@@ -190,7 +190,8 @@ def _env_bool(value: str) -> bool:
     return value.strip().lower() not in _TRUE_FALSE_OFF
 
 
-# kubernetes.config.incluster_config's paths; also used when the kubernetes library is missing (for messages).
+# kubernetes.config.incluster_config's paths, repeated here because ConnectionOptions defaults to them even
+# when the kubernetes library is missing.
 SERVICE_TOKEN_FILENAME = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 SERVICE_CERT_FILENAME = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
 DEFAULT_KUBECONFIG = "~/.kube/config"
@@ -322,9 +323,13 @@ class ConnectionOptions:
             raise KubeConfigError("no API server: set host, kubeconfig or context (or K8S_AUTH_HOST / KUBECONFIG)")
         return configuration
 
+    @staticmethod
+    def _kubeconfig_exists(path: str) -> bool:
+        """Whether one of the ``:``-separated paths exists (the client merges those that do)."""
+        return any(p and os.path.exists(os.path.expanduser(p)) for p in path.split(os.pathsep))
+
     def _load_file(self, path: str, configuration: t.Any) -> None:
-        existing = [p for p in path.split(os.pathsep) if p and os.path.exists(os.path.expanduser(p))]
-        if not existing:
+        if not self._kubeconfig_exists(path):
             raise KubeConfigError(f"could not load kubeconfig {path!r}: no such file")
         _k8s_config.load_kube_config(config_file=path, context=self.context, client_configuration=configuration,
                                      persist_config=False)
@@ -340,7 +345,7 @@ class ConnectionOptions:
         except _k8s_config.ConfigException as exc:
             in_cluster = str(exc)
         path = self.default_kubeconfig()
-        if not any(p and os.path.exists(os.path.expanduser(p)) for p in path.split(os.pathsep)):
+        if not self._kubeconfig_exists(path):
             raise KubeConfigError(f"no connection configured: not in a pod ({in_cluster}), no kubeconfig, context or "
                                   f"host given, and {path} does not exist (set kubeconfig/context/host, "
                                   f"K8S_AUTH_KUBECONFIG or KUBECONFIG)")

@@ -81,26 +81,31 @@ class HideKubeconfigSecrets:
 
 
 def _collect(node: t.Any, found: set[str]) -> None:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            name = str(key)
-            if name in SECRET_KEYS or name.lower() in SECRET_KEYS:
-                if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-                    found.add(str(value))
-                    continue
-            if name == "env" and isinstance(value, list):
-                for entry in value:
-                    if isinstance(entry, dict) and _SECRET_ENV_NAME.search(str(entry.get("name", ""))) \
-                            and isinstance(entry.get("value"), str):
-                        found.add(entry["value"])
-            if name in _URL_KEYS and isinstance(value, str):
-                try:
-                    password = urlsplit(value).password
-                except ValueError:
-                    password = None
-                if password:
-                    found.add(password)
-            _collect(value, found)
-    elif isinstance(node, list):
+    if isinstance(node, list):
         for item in node:
             _collect(item, found)
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        name = str(key)
+        if (name in SECRET_KEYS or name.lower() in SECRET_KEYS) and isinstance(value, (str, int, float)) \
+                and not isinstance(value, bool):
+            found.add(str(value))
+            continue
+        if name == "env" and isinstance(value, list):
+            found.update(entry["value"] for entry in value
+                         if isinstance(entry, dict) and isinstance(entry.get("value"), str)
+                         and _SECRET_ENV_NAME.search(str(entry.get("name", ""))))
+        if name in _URL_KEYS and isinstance(value, str):
+            password = _url_password(value)
+            if password:
+                found.add(password)
+        _collect(value, found)
+
+
+def _url_password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None

@@ -455,7 +455,7 @@ def _maintenance(inp: SizingInputs, repos: _Repos, cache_limit_mb: int,
         notes.warn(f"kopia {rel.kopia_version} spills GC sets beyond {format_size(km.BIGMAP_HEAP_BYTES)} to files "
                    f"under /tmp ({format_size(largest.estimate.gc_spill_bytes)} modeled): the maintenance pod needs "
                    f"writable, large enough ephemeral storage; the ConfigMap can set it only from Velero 1.18.1.")
-    if rel.maintenance_mechanism == "in-server":
+    if in_server:
         notes.warn(f"Velero {rel.text} runs repository maintenance inside the velero server pod: the server's memory "
                    f"includes the maintenance peak ({format_size(largest.estimate.peak_bytes)}). Velero 1.14+ runs it as "
                    f"a Job with its own resources, 1.15+ reduces compaction memory.")
@@ -470,10 +470,6 @@ def _maintenance(inp: SizingInputs, repos: _Repos, cache_limit_mb: int,
         frequency_hours = min(MAX_FREQUENCY_HOURS,
                               max(1, math.ceil(repos.count * MINUTES_PER_MAINTENANCE_JOB / 60)))
     frequency = KOPIA_DEFAULT_MAINTENANCE_FREQUENCY if frequency_hours == 1 else f"{frequency_hours}h"
-    if rel.maintenance_mechanism == "in-server":
-        runner, run = "the server's BackupRepository controller maintains one repository at a time", "run"
-    else:
-        runner, run = "the BackupRepository controller runs one maintenance Job at a time and waits for it", "Job"
     if frequency_hours == 1:
         notes.explain("maintenance.frequency",
                       "kopia's default 1h (kopia's quick cycle): the modeled memory of a run does not depend on the "
@@ -481,13 +477,17 @@ def _maintenance(inp: SizingInputs, repos: _Repos, cache_limit_mb: int,
                       "recommended interval writes, and index compaction follows kopia's 24h epochs), so the "
                       "default stays.")
     else:
+        if in_server:
+            runner, run = "the server's BackupRepository controller maintains one repository at a time", "run"
+        else:
+            runner, run = "the BackupRepository controller runs one maintenance Job at a time and waits for it", "Job"
         notes.explain("maintenance.frequency",
                       f"{frequency}: {runner}; {repos.count} repositories x ~{MINUTES_PER_MAINTENANCE_JOB} min per "
                       f"{run} already take {repos.count * MINUTES_PER_MAINTENANCE_JOB} min per cycle (capped at "
                       f"kopia's {MAX_FREQUENCY_HOURS}h full cycle). The modeled memory of a run does not depend on "
                       f"the interval. --default-repo-maintain-frequency seeds spec.maintenanceFrequency of "
                       f"BackupRepositories created afterwards only; existing ones keep theirs until patched.")
-    if rel.maintenance_mechanism == "in-server":
+    if in_server:
         notes.explain("maintenance.keep_latest_jobs",
                       f"{DEFAULT_KEEP_LATEST_MAINTENANCE_JOBS}, not applicable: Velero {rel.text} runs maintenance "
                       f"inside the server and keeps no finished runs; the value only matters after an upgrade.")
@@ -600,38 +600,40 @@ def _server_resources(inp: SizingInputs, shape: api.ClusterShape, largest: _PodS
             "limits": {"cpu": format_cpu(cpu_limit), "memory": format_memory(memory_limit)}}
 
 
-def _largest_volume(inp: SizingInputs, repos: _Repos, notes: _Notes) -> tuple[int, int, str]:
-    """(bytes, files, what they describe) of the largest single volume, which one kopia upload holds in memory."""
+def _largest_volume(inp: SizingInputs, repos: _Repos, notes: _Notes) -> tuple[int, int, bool]:
+    """(bytes, files, whether either was given) of the largest single volume, which one kopia upload holds in memory.
+
+    Neither given: the largest repository taken as one volume, an upper bound.
+    """
     data = inp.data
     repo = repos.largest
-    volume_bytes, volume_files = data["largest_volume_bytes"], data["largest_volume_files"]
-    if volume_bytes is None:
-        volume_bytes = repo.volume_bytes
-    if volume_files is None:
-        if data["largest_volume_bytes"] is None:
-            volume_files = repo.files
-        elif data["files"] is not None or data["largest_repository_files"] is not None:
-            volume_files = min(repo.files, km.dense_files_bound(volume_bytes))
-        else:
-            volume_files = min(repo.files, km.files_for(volume_bytes, None))
-    if data["largest_volume_bytes"] is None and data["largest_volume_files"] is None:
+    given_bytes, given_files = data["largest_volume_bytes"], data["largest_volume_files"]
+    volume_bytes = repo.volume_bytes if given_bytes is None else given_bytes
+    if given_files is not None:
+        volume_files = given_files
+    elif given_bytes is None:
+        volume_files = repo.files
+    elif data["files"] is not None or data["largest_repository_files"] is not None:
+        volume_files = min(repo.files, km.dense_files_bound(volume_bytes))
+    else:
+        volume_files = min(repo.files, km.files_for(volume_bytes, None))
+    if given_bytes is None and given_files is None:
         notes.assume(f"data.largest_volume_bytes and data.largest_volume_files unknown: the node-agent is sized as if the "
                      f"largest repository ({format_size(repo.volume_bytes)}, {repo.files} files) were one volume, an "
                      f"upper bound (about {repo.volumes} volume(s) per repository); pass them to size it per volume.")
-    elif data["largest_volume_files"] is None:
+    elif given_files is None:
         notes.assume(f"data.largest_volume_files unknown: {volume_files} files in the largest volume "
                      f"({format_size(volume_bytes)}), at most its repository's files.")
-    elif data["largest_volume_bytes"] is None:
+    elif given_bytes is None:
         notes.assume(f"data.largest_volume_bytes unknown: the largest volume's streaming buffers are sized for its "
                      f"repository's {format_size(volume_bytes)}.")
-    known = data["largest_volume_bytes"] is not None or data["largest_volume_files"] is not None
-    what = "the largest volume" if known else "the largest repository taken as one volume"
-    return volume_bytes, volume_files, what
+    return volume_bytes, volume_files, given_bytes is not None or given_files is not None
 
 
 def _node_agent(inp: SizingInputs, repos: _Repos, notes: _Notes) -> dict[str, t.Any]:
     rel = inp.release
-    volume_bytes, volume_files, what = _largest_volume(inp, repos, notes)
+    volume_bytes, volume_files, volume_known = _largest_volume(inp, repos, notes)
+    what = "the largest volume" if volume_known else "the largest repository taken as one volume"
     objects = volume_files + km.directories_for(volume_files)
     per_volume = km.uploader_memory_bytes(volume_bytes, objects)
     request = km.round_memory(per_volume)
@@ -669,7 +671,7 @@ def _node_agent(inp: SizingInputs, repos: _Repos, notes: _Notes) -> dict[str, t.
                        f", whether or not a backup runs there. It is sized for {what} "
                        f"({format_size(volume_bytes)}, {volume_files} files); "
                        + ("pass data.largest_volume_bytes and data.largest_volume_files if the largest volume is "
-                          "smaller, " if what != "the largest volume" else "")
+                          "smaller, " if not volume_known else "")
                        + ("pass cluster.node_memory if the nodes are larger, " if inp.cluster["node_memory"] is None
                           else "")
                        + "or back that volume up with CSI snapshot data movement instead of file-system backup.")

@@ -97,7 +97,7 @@ _MINORS: dict[int, Minor] = {facts.minor: facts for facts in (_V1_12, _V1_13, _V
 DEFAULT_CLIENT_PAGE_SIZE = 500  # --client-page-size
 CLIENT_GO_DEFAULT_QPS = 5.0  # k8s.io/client-go rest/config.go DefaultQPS
 CLIENT_GO_DEFAULT_BURST = 10  # DefaultBurst
-DEFAULT_KEEP_LATEST_MAINTENANCE_JOBS = 3  # pkg/repository/maintenance DefaultKeepLatestMaintenanceJobs
+DEFAULT_KEEP_LATEST_MAINTENANCE_JOBS = 3  # pkg/repository/maintenance DefaultKeepLatestMaitenanceJobs (sic)
 KOPIA_DEFAULT_MAINTENANCE_FREQUENCY = "1h"  # lib_repo.go defaultMaintainCheckPeriod
 RESTIC_DEFAULT_MAINTENANCE_FREQUENCY = "168h"  # pkg/restic/common.go: 7 x 24h
 # pkg/install/resources.go DefaultVeleroPod{CPURequest,MemRequest,CPULimit,MemLimit} (velero install).
@@ -190,15 +190,17 @@ VERSIONED_FLAGS: tuple[VersionedFlag, ...] = (
 def unknown_flag(rel: VeleroRelease, component: str, flag: str) -> str | None:
     """Why ``flag`` does not exist on ``component`` of this release and what to use instead, or None if it does."""
     minor = rel.version[1]
+    command = "velero server" if component == "server" else "velero node-agent server"
     for facts in VERSIONED_FLAGS:
         if facts.flag != flag or facts.component != component:
             continue
         if minor < facts.first_minor:
-            return (f"{flag} does not exist on `velero {'server' if component == 'server' else 'node-agent server'}` "
-                    f"of Velero {rel.text}: {facts.before}")
-        if facts.last_minor is not None and minor > facts.last_minor:
-            return (f"{flag} does not exist on `velero {'server' if component == 'server' else 'node-agent server'}` "
-                    f"of Velero {rel.text}: {facts.after}")
+            instead = facts.before
+        elif facts.last_minor is not None and minor > facts.last_minor:
+            instead = facts.after
+        else:
+            continue
+        return f"{flag} does not exist on `{command}` of Velero {rel.text}: {instead}"
     return None
 
 

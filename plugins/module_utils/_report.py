@@ -24,16 +24,15 @@ FLEET_SIDECAR_VERSION = 1
 _ROW_BOOKKEEPING = ("run_date", "earlier_run")
 
 
-def cell(value: t.Any) -> str:
-    """One Markdown table cell: no pipes or line breaks."""
-    text = describe(value) if not isinstance(value, str) else value
-    return " ".join(text.replace("|", "\\|").split()) or "-"
-
-
 def bullet(value: t.Any) -> str:
     """One Markdown list item's text: one line; pipes stay as they are (only table cells escape them)."""
     text = describe(value) if not isinstance(value, str) else value
     return " ".join(text.split()) or "-"
+
+
+def cell(value: t.Any) -> str:
+    """One Markdown table cell: a bullet's one line, with its pipes escaped."""
+    return bullet(value).replace("|", "\\|")
 
 
 def _seconds(value: t.Any) -> str:
@@ -211,7 +210,8 @@ def cluster_report(cluster: str, recommendation: t.Mapping[str, t.Any], rendered
         item = placement["item"]
         recommended = describe(placement["value"])
         if not placement.get("applied", True):
-            recommended += " (not applied: you keep " + ", ".join(describe(v) for v in placement.get("kept") or []) + ")"
+            kept = ", ".join(describe(value) for value in placement.get("kept") or [])
+            recommended += f" (not applied: you keep {kept})"
         rows.append([item, default_cell(rec, rendered, item), recommended,
                      _effect(rec, item, placement["value"], route), placement["location"]])
         reasons = explanations_for(rec, item)
@@ -381,10 +381,10 @@ def merge_fleet_rows(current: t.Iterable[t.Mapping[str, t.Any]], previous: t.Ite
     for host in sorted(set(inventory) | set(current_rows)):
         if host in current_rows:
             row = current_rows[host]
-            old = previous_rows.get(host)
-            same = old is not None and not old.get("earlier_run") and _content(old) == _content(row)
-            row["run_date"] = (old.get("run_date") if same and old is not None else None) or today
             row.pop("earlier_run", None)
+            old = previous_rows.get(host) or {}
+            same = not old.get("earlier_run") and _content(old) == _content(row)
+            row["run_date"] = (old.get("run_date") if same else None) or today
         elif host in previous_rows and previous_rows[host].get("status") != "not-run":
             row = previous_rows[host]
             row["earlier_run"] = True
@@ -411,11 +411,13 @@ def read_fleet_sidecar(text: str) -> list[dict[str, t.Any]]:
     return [row for row in data["rows"] if isinstance(row, dict)]
 
 
+def _earlier(row: t.Mapping[str, t.Any]) -> str:
+    """The mark of a row carried over from an earlier run, with that run's date; empty for this run's rows."""
+    return f" (earlier run, {row.get('run_date') or 'date unknown'})" if row.get("earlier_run") else ""
+
+
 def _status_cell(row: t.Mapping[str, t.Any]) -> str:
-    status = {"ok": "tuned", "not-run": "not tuned yet"}.get(str(row.get("status")), "FAILED")
-    if row.get("earlier_run"):
-        status += f" (earlier run, {row.get('run_date') or 'date unknown'})"
-    return status
+    return {"ok": "tuned", "not-run": "not tuned yet"}.get(str(row.get("status")), "FAILED") + _earlier(row)
 
 
 def fleet_report(rows: t.Iterable[t.Mapping[str, t.Any]]) -> str:
@@ -462,7 +464,6 @@ def fleet_report(rows: t.Iterable[t.Mapping[str, t.Any]]) -> str:
                     table)
     if failed:
         lines += ["", "## Failed clusters", ""]
-        lines += _table(["Cluster", "Message"], [[row.get("cluster") if not row.get("earlier_run") else
-                                                  f"{row.get('cluster')} (earlier run, {row.get('run_date')})",
-                                                  row.get("message") or "failed"] for row in failed])
+        lines += _table(["Cluster", "Message"],
+                        [[f"{row.get('cluster')}{_earlier(row)}", row.get("message") or "failed"] for row in failed])
     return "\n".join(lines).rstrip() + "\n"

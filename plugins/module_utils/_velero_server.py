@@ -81,6 +81,26 @@ def parse_flags(words: t.Sequence[t.Any]) -> dict[str, str]:
     return flags
 
 
+# Velero 1.14-1.16 server flags that size the maintenance Job, per podResources field (pkg/cmd/server/server.go
+# v1.14.0; removed in 1.17).
+MAINTENANCE_JOB_FLAGS = {
+    "cpuRequest": "--maintenance-job-cpu-request",
+    "memoryRequest": "--maintenance-job-mem-request",
+    "cpuLimit": "--maintenance-job-cpu-limit",
+    "memoryLimit": "--maintenance-job-mem-limit",
+}
+
+
+def maintenance_job_resources(flags: t.Mapping[str, str]) -> dict[str, str] | None:
+    """podResources the ``--maintenance-job-*`` flags give (``parse_flags`` names), None when none is set.
+
+    An unset or empty flag is "0": Velero's default, no request or limit.
+    """
+    if not any(flag[2:] in flags for flag in MAINTENANCE_JOB_FLAGS.values()):
+        return None
+    return {field: flags.get(flag[2:]) or "0" for field, flag in MAINTENANCE_JOB_FLAGS.items()}
+
+
 # --------------------------------------------------------------------------------------------- server Deployment
 
 @dataclasses.dataclass(frozen=True)

@@ -164,8 +164,9 @@ values_yaml:
   returned: success
   type: str
 report:
-  description: Markdown report of the cluster (each tuned value with Velero's default, the recommendation, why, and
-    the predicted effect; conflicts, warnings, assumptions; drift from O(facts)).
+  description: Markdown report of the cluster (each tuned value with the default it replaces and where that default
+    comes from, the chart's or Velero's, the recommendation, why, and the predicted effect; conflicts, warnings,
+    notes, assumptions; drift from O(facts)).
   returned: success
   type: str
 svg:

@@ -131,8 +131,9 @@ options:
       largest_volume_files:
         description:
           - Files in the largest single backed-up volume (PVC), at most O(data.largest_repository_files).
-          - Unknown means the files of the largest repository (an upper bound), or one per 64 KiB of
-            O(data.largest_volume_bytes) when that is given.
+          - Unknown means the files of the largest repository (an upper bound), or, when O(data.largest_volume_bytes)
+            is given, at most those and one per 64 KiB of it (one per 256 KiB when neither O(data.files) nor
+            O(data.largest_repository_files) is known).
         type: int
       largest_repository_key:
         description:
@@ -388,8 +389,6 @@ recommendation:
           sample: [{"qps": 100.0, "burst": 100, "seconds": 43.48}, {"qps": 200.0, "burst": 300, "seconds": 35.75}]
 """
 
-import typing as t
-
 from ansible.module_utils import basic
 from ansible.module_utils.basic import AnsibleModule
 
@@ -402,24 +401,18 @@ from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs i
 )
 
 
-def _known(value: t.Any) -> t.Any:
-    """Drop options Ansible filled with None, so unknown means absent for the model."""
-    if isinstance(value, dict):
-        return {key: _known(item) for key, item in value.items() if item is not None}
-    return value
-
-
 def main() -> None:
     # ansible-core's argument validation crashes on a section that is a list or a number where a dict with options
-    # is expected ("argument of type 'int' is not iterable"), so check the sections' shape first. _load_params is
-    # the documented way for a module to read its raw parameters.
+    # is expected ("argument of type 'int' is not iterable"), so check the sections' shape first, on the raw
+    # parameters (basic._load_params, a private ansible-core helper that AnsibleModule itself uses).
+    names = list(TOP_LEVEL) + list(FIELDS)
     problem = section_shape_problem(basic._load_params() or {})
     if problem:
-        raw = AnsibleModule(argument_spec={name: {"type": "raw"} for name in list(TOP_LEVEL) + list(FIELDS)},
-                            supports_check_mode=True)
+        raw = AnsibleModule(argument_spec={name: {"type": "raw"} for name in names}, supports_check_mode=True)
         raw.fail_json(msg=problem)
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    inputs = _known({key: module.params[key] for key in ("velero_version", "cluster", "data", "policy")})
+    # Options Ansible filled with None reach the model as they are: it treats None as unknown.
+    inputs = {key: module.params[key] for key in names}
     try:
         recommendation = recommend(inputs)
     except ValueError as exc:

@@ -20,6 +20,13 @@ def _gather(server: KubeAPITestServer, tmp_path, **request) -> dict:
     return gather(client, FactsRequest(**request))
 
 
+def _set_server_image(server: KubeAPITestServer, image: str) -> None:
+    """Give the populated cluster's velero server container another image."""
+    deployment = server.get("apps/v1", "Deployment", "velero", "velero")
+    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    server.put(deployment)
+
+
 def test_excluded_pods_do_not_count_for_sizing(kube_server, tmp_path):
     vc.populate(kube_server)
     facts = _gather(kube_server, tmp_path, scope=Scope.from_options(exclude_resources=["pods"]))
@@ -44,9 +51,7 @@ def test_without_velero_the_cluster_is_still_measured(tmp_path):
 
 def test_untagged_image_needs_velero_version_for_drift(kube_server, tmp_path):
     vc.populate(kube_server)
-    deployment = kube_server.get("apps/v1", "Deployment", "velero", "velero")
-    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "mirror.local:5000/velero:latest"
-    kube_server.put(deployment)
+    _set_server_image(kube_server, "mirror.local:5000/velero:latest")
     facts = _gather(kube_server, tmp_path)
     assert facts["velero"]["version"] is None and facts["drift"] == []
     assert any("set velero_version" in w for w in facts["velero"]["warnings"])
@@ -62,9 +67,7 @@ def test_untagged_image_needs_velero_version_for_drift(kube_server, tmp_path):
 ])
 def test_unsupported_image_tag_is_tolerated_as_partial(kube_server, tmp_path, image, version):
     vc.populate(kube_server)
-    deployment = kube_server.get("apps/v1", "Deployment", "velero", "velero")
-    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = image
-    kube_server.put(deployment)
+    _set_server_image(kube_server, image)
     facts = _gather(kube_server, tmp_path)
     assert facts["velero"]["version"] == version and facts["drift"] == [] and facts["recommendation"] is None
     assert facts["partial"] is True
@@ -75,9 +78,7 @@ def test_unsupported_image_tag_is_tolerated_as_partial(kube_server, tmp_path, im
 
 def test_release_candidate_tags_are_reported_and_sized(kube_server, tmp_path):
     vc.populate(kube_server)
-    deployment = kube_server.get("apps/v1", "Deployment", "velero", "velero")
-    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "velero/velero:v1.16.2-rc.1"
-    kube_server.put(deployment)
+    _set_server_image(kube_server, "velero/velero:v1.16.2-rc.1")
     facts = _gather(kube_server, tmp_path)
     assert facts["velero"]["version"] == "1.16.2-rc.1" and facts["partial"] is False
     assert facts["drift"] and facts["recommendation"] is not None
