@@ -31,7 +31,9 @@ from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import
 )
 from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import VeleroRelease, release
 from ansible_collections.velero_ops.tuning.plugins.module_utils._velero_server import (
+    MAINTENANCE_JOB_FLAGS,
     SERVER_DEPLOYMENT_NAME,
+    maintenance_job_resources,
     parse_timestamp,
     repository_config_key,
 )
@@ -59,13 +61,7 @@ FULL_MAINTENANCE_INTERVALS = {"normalGC": 24, "fastGC": 12, "eagerGC": 6}  # rep
 
 POD_RESOURCE_FIELDS = ("cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit")
 EPHEMERAL_FIELDS = ("ephemeralStorageRequest", "ephemeralStorageLimit")
-# 1.14-1.16 server flags, in the order of POD_RESOURCE_FIELDS (pkg/cmd/server/server.go v1.14.0).
-FLAG_FOR_FIELD = {
-    "cpuRequest": "--maintenance-job-cpu-request",
-    "cpuLimit": "--maintenance-job-cpu-limit",
-    "memoryRequest": "--maintenance-job-mem-request",
-    "memoryLimit": "--maintenance-job-mem-limit",
-}
+FLAG_FOR_FIELD = MAINTENANCE_JOB_FLAGS  # 1.14-1.16 server flags per podResources field
 # Helm chart 7.1.2-10.x keys that render those flags.
 HELM_KEY_FOR_FIELD = {
     "cpuRequest": "configuration.repositoryMaintenanceJob.requests.cpu",
@@ -111,10 +107,6 @@ def _get(obj: t.Any, *path: str, default: t.Any = None) -> t.Any:
         if current is None:
             return default
     return current
-
-
-def _epoch(value: t.Any) -> float | None:
-    return parse_timestamp(value)
 
 
 # --------------------------------------------------------------------------------------------- options
@@ -372,7 +364,8 @@ def label_problem(name: str, release: VeleroRelease) -> str | None:
 def flag_resources(flags: t.Mapping[str, str]) -> dict[str, str]:
     """Maintenance Job resources from 1.14-1.16 server flags (``parse_flags`` names, without dashes;
     default "0" = unbounded)."""
-    return {field: flags.get(flag[2:], "0") or "0" for field, flag in FLAG_FOR_FIELD.items()}
+    resources = maintenance_job_resources(flags) or {}
+    return {field: resources.get(field, "0") for field in POD_RESOURCE_FIELDS}
 
 
 def deployment_name_problem(deployment_name: str, release: VeleroRelease) -> str:
@@ -589,35 +582,36 @@ def trigger_patch(repository: t.Mapping[str, t.Any], method: str) -> dict[str, t
     return patch
 
 
-def restore_patch(repository: t.Mapping[str, t.Any], method: str, original: t.Any) -> dict[str, t.Any] | None:
-    """Merge patch that undoes ``trigger_patch`` if the trigger value is still in place (else None)."""
-    version = _get(repository, "metadata", "resourceVersion")
-    if method == "frequency":
-        if _get(repository, "spec", "maintenanceFrequency") != TRIGGER_FREQUENCY or original == TRIGGER_FREQUENCY:
-            return None  # someone changed it since, or it was already that short
-        patch: dict[str, t.Any] = {"spec": {"maintenanceFrequency": original}}
-    else:
-        # Velero writes lastMaintenanceTime on success; only a still-empty value is ours to put back.
-        if _get(repository, "status", "lastMaintenanceTime") is not None or original is None:
-            return None
-        patch = {"status": {"lastMaintenanceTime": original}}
-    if version:
-        patch["metadata"] = {"resourceVersion": version}
-    return patch
-
-
-def restore_body(method: str, original: t.Any) -> dict[str, t.Any] | None:
-    """The merge patch that puts ``original`` back by hand (no resourceVersion); None when the trigger
-    replaced nothing that needs putting back (no previous lastMaintenanceTime, or the frequency was already
-    the trigger's)."""
-    if method == "frequency":
-        return None if original in (None, TRIGGER_FREQUENCY) else {"spec": {"maintenanceFrequency": original}}
-    return None if original is None else {"status": {"lastMaintenanceTime": original}}
+def trigger_field(method: str) -> tuple[str, str]:
+    """Where the trigger writes: ``("spec", "maintenanceFrequency")`` or ``("status", "lastMaintenanceTime")``."""
+    return ("spec", "maintenanceFrequency") if method == "frequency" else ("status", "lastMaintenanceTime")
 
 
 def trigger_value(method: str) -> t.Any:
     """The value the trigger writes (what a field still holds when a restore did not happen)."""
     return TRIGGER_FREQUENCY if method == "frequency" else None
+
+
+def restore_body(method: str, original: t.Any) -> dict[str, t.Any] | None:
+    """The merge patch that puts ``original`` back (no resourceVersion); None when the trigger replaced
+    nothing that needs putting back (no previous lastMaintenanceTime, or the frequency was already the
+    trigger's)."""
+    if original == trigger_value(method):
+        return None
+    section, key = trigger_field(method)
+    return {section: {key: original}}
+
+
+def restore_patch(repository: t.Mapping[str, t.Any], method: str, original: t.Any) -> dict[str, t.Any] | None:
+    """``restore_body`` with the repository's resourceVersion, if the trigger value is still in place (else
+    None: Velero recorded a success since, or someone else changed the frequency)."""
+    if _get(repository, *trigger_field(method)) != trigger_value(method):
+        return None
+    patch = restore_body(method, original)
+    version = _get(repository, "metadata", "resourceVersion")
+    if patch is not None and version:
+        patch["metadata"] = {"resourceVersion": version}
+    return patch
 
 
 def result_recorded(current: t.Mapping[str, t.Any], baseline: t.Mapping[str, t.Any]) -> bool:
@@ -759,7 +753,7 @@ def classify_job(job: t.Mapping[str, t.Any], pods: t.Sequence[t.Mapping[str, t.A
 
 
 def job_duration(state: JobState, fallback: float | None) -> float | None:
-    start, end = _epoch(state.started), _epoch(state.completed)
+    start, end = parse_timestamp(state.started), parse_timestamp(state.completed)
     if start is not None and end is not None and end >= start:
         return round(end - start, 3)
     return None if fallback is None else round(fallback, 3)

@@ -59,7 +59,7 @@ class Undo:
 
     @property
     def field(self) -> str:
-        return "spec.maintenanceFrequency" if self.method == "frequency" else "status.lastMaintenanceTime"
+        return ".".join(m.trigger_field(self.method))
 
     def observe(self, current: t.Mapping[str, t.Any]) -> None:
         """Remember the value the trigger replaces: the first read's value, never the module's own.
@@ -68,10 +68,8 @@ class Undo:
         server but its answer was lost and the retry conflicted); that value is ours and must not become
         the value to restore. Another writer's value (not the trigger value) does replace it.
         """
-        value = (m._get(current, "spec", "maintenanceFrequency") if self.method == "frequency"
-                 else m._get(current, "status", "lastMaintenanceTime"))
-        ours = value == m.TRIGGER_FREQUENCY if self.method == "frequency" else value is None
-        if not self.captured or not ours:
+        value = m._get(current, *m.trigger_field(self.method))
+        if not self.captured or value != m.trigger_value(self.method):
             self.original = value
             self.captured = True
 
@@ -291,6 +289,8 @@ class MaintenanceRunner:
         name = item["name"]
         rel = t.cast(VeleroRelease, self.release)
         error = None
+        ceiling: int | None = None  # highest memory limit of the ladder (None: no ladder)
+        cap_note = stop_note = ""
         started = self.clock()
         try:
             reason = self._skip_reason(repository)
@@ -304,10 +304,9 @@ class MaintenanceRunner:
             item["advice"].extend(plan.notes)
             if self.check_mode:
                 return self._check_mode_item(repository, plan, item)
-            self._attempts(repository, plan, item)
+            ceiling = plan.ladder[-1] if plan.ladder else None
+            cap_note, stop_note = self._attempts(repository, plan, item)
         except (KeyboardInterrupt, SystemExit):
-            for key in ("_ceiling", "cap_note", "stop_note"):
-                item.pop(key, None)
             item["outcome"] = "failed"
             item["message"] = "interrupted; temporary changes were restored"
             self.report["results"].append(item)
@@ -323,7 +322,7 @@ class MaintenanceRunner:
             self._restore(name)
         if item["attempts"] or error:
             item["duration_seconds"] = round(self.clock() - started, 3)
-        self._finish_item(repository, item, rel)
+        self._finish_item(repository, item, rel, ceiling, cap_note, stop_note)
         if error:
             item["outcome"] = "failed"
             item["message"] = error
@@ -569,6 +568,8 @@ class MaintenanceRunner:
                 if repository is not None and undo.repository != repository:
                     continue
                 self._undo.remove(undo)
+                if not undo.captured:
+                    continue  # the trigger's first read failed: nothing was written, nothing to put back
                 try:
                     patch = self._patch_repository(
                         undo.repository, lambda current, u=undo: m.restore_patch(current, u.method, u.original),
@@ -585,11 +586,12 @@ class MaintenanceRunner:
         body = m.restore_body(undo.method, undo.original)
         if body is None:
             return  # the trigger replaced nothing worth putting back
-        temporary = json.dumps(m.trigger_value(undo.method))
+        temporary_value = m.trigger_value(undo.method)
+        temporary = json.dumps(temporary_value)
         command = (f"kubectl -n {self.ns} patch backuprepository {undo.repository} --type merge "
                    f"-p '{json.dumps(body, separators=(',', ':'))}'")
         entry = {"repository": undo.repository, "field": undo.field, "original": undo.original,
-                 "temporary_value": m.trigger_value(undo.method), "command": command, "error": str(exc)}
+                 "temporary_value": temporary_value, "command": command, "error": str(exc)}
         self.report["unrestored"].append(entry)
         self._warn(f"could not restore BackupRepository {self.ns}/{undo.repository} {undo.field} to "
                    f"{json.dumps(undo.original)} ({exc}); if it is still {temporary}, run: {command}")
@@ -602,7 +604,7 @@ class MaintenanceRunner:
         label = m.repo_name_label(_name(repository), t.cast(VeleroRelease, self.release))
         return list(self.client.list(self._jobs_path(), label_selector=f"{m.REPO_NAME_LABEL}={label}"))
 
-    def _attempts(self, repository: dict[str, t.Any], plan: ResourcePlan, item: dict[str, t.Any]) -> None:
+    def _attempts(self, repository: dict[str, t.Any], plan: ResourcePlan, item: dict[str, t.Any]) -> tuple[str, str]:
         """Climb the memory ladder: one planned rung after the other while attempts run out of memory.
 
         Velero re-enqueues every repository every 5 minutes, so right after a failed Job it may start the
@@ -610,10 +612,12 @@ class MaintenanceRunner:
         (its limit is not the planned one) is followed as an extra attempt and the planned rung is then
         tried again (at most ``EXTRA_ATTEMPTS_PER_RUNG`` times), so the cap is only reported as reached
         when a Job that really had the cap ran out of memory.
+
+        Returns the notes for the repository's message: why no higher limit was tried after the last attempt
+        ran out of memory (cap note), and why the ladder stopped early (stop note); each may be empty.
         """
         name = _name(repository)
         rungs: list[int | None] = list(plan.ladder) or [None]
-        item["_ceiling"] = plan.ladder[-1] if plan.ladder else None
         if plan.start is not None and plan.key is not None and not plan.ladder:
             self._apply_resources(repository, plan.key, plan.start)  # unreferenced ConfigMap: prepared for the flag
         known_jobs = {_name(j) for j in self._repository_jobs(repository)}
@@ -634,11 +638,10 @@ class MaintenanceRunner:
                 extra += 1
                 planned = attempt["planned_memory_limit"]
                 if extra > EXTRA_ATTEMPTS_PER_RUNG:
-                    item["stop_note"] = (
+                    return "", (
                         f"; Velero started {extra} Jobs in a row with memory limit {attempt['memory_limit']} instead "
                         f"of the planned {planned}: check that the server reads ConfigMap {self.ns}/{self.configmap_name} "
                         f"key {plan.key} (a per-repository key wins over global)")
-                    return
                 attempt["message"] += (f"; Velero started this Job with memory limit {attempt['memory_limit']}, not "
                                        f"the planned {planned} (its periodic retry ran before the ConfigMap change)")
                 self._progress(name, f"{self._memory_failure_text(attempt)} in a Job started with the previous limit; "
@@ -649,12 +652,12 @@ class MaintenanceRunner:
             if attempt["outcome"] not in m.MEMORY_FAILURES:
                 break
             if index + 1 == len(rungs):
-                item["cap_note"] = self._cap_message(plan, len(item["attempts"]))
-            else:
-                self._progress(name, f"{self._memory_failure_text(attempt)}; raising to "
-                                     f"{m.render_memory(t.cast(int, rungs[index + 1]))} "
-                                     f"(step {self.options.memory_step:g}, cap "
-                                     f"{m.render_memory(self.options.memory_cap) if self.options.memory_cap else 'none'})")
+                return self._cap_message(plan, len(item["attempts"])), ""
+            self._progress(name, f"{self._memory_failure_text(attempt)}; raising to "
+                                 f"{m.render_memory(t.cast(int, rungs[index + 1]))} "
+                                 f"(step {self.options.memory_step:g}, cap "
+                                 f"{m.render_memory(self.options.memory_cap) if self.options.memory_cap else 'none'})")
+        return "", ""
 
     @staticmethod
     def _memory_failure_text(attempt: t.Mapping[str, t.Any]) -> str:
@@ -785,7 +788,7 @@ class MaintenanceRunner:
         entry = m.latest_recent_maintenance(current) if rel.recent_maintenance_status else None
         if entry is not None and baseline is not None and not m.result_recorded(current, baseline):
             entry = None  # nothing new recorded
-        outcome = {"succeeded": "succeeded", "oom_killed": "oom_killed", "evicted": "evicted"}.get(state.phase, "failed")
+        outcome = state.phase if state.phase in ("succeeded",) + m.MEMORY_FAILURES else "failed"
         elapsed = self.clock() - began
         attempt.update(outcome=outcome, pod=state.pod_name, reason=state.reason, exit_code=state.exit_code,
                        pod_reason=state.pod_reason, pod_message=state.pod_message,
@@ -802,8 +805,8 @@ class MaintenanceRunner:
             message = (f"pod {state.pod_name} evicted because the node ran low on memory, at memory limit "
                        f"{attempt['memory_limit']}: {state.pod_message}")
         else:
-            evicted = f"pod {state.pod_name} {state.pod_reason}: {state.pod_message}" if state.pod_reason else None
-            detail = (evicted or m.termination_error(state.termination_message) or findings.error
+            pod_status = f"pod {state.pod_name} {state.pod_reason}: {state.pod_message}" if state.pod_reason else None
+            detail = (pod_status or m.termination_error(state.termination_message) or findings.error
                       or (entry or {}).get("message") or m._get(current, "status", "message")
                       or f"Job {state.job_name} failed ({state.reason or 'no reason given'})")
             message = f"maintenance failed: {detail}"
@@ -824,10 +827,9 @@ class MaintenanceRunner:
 
     # ------------------------------------------------------------------------------------- report
 
-    def _finish_item(self, repository: t.Mapping[str, t.Any], item: dict[str, t.Any], rel: VeleroRelease) -> None:
+    def _finish_item(self, repository: t.Mapping[str, t.Any], item: dict[str, t.Any], rel: VeleroRelease,
+                     ceiling: int | None, cap_note: str, stop_note: str) -> None:
         attempts = item["attempts"]
-        ceiling = item.pop("_ceiling", None)
-        cap_note, stop_note = item.pop("cap_note", ""), item.pop("stop_note", "")
         if attempts:
             item["outcome"] = m.final_outcome(attempts, ceiling)
             last = attempts[-1]
@@ -870,13 +872,11 @@ class MaintenanceRunner:
         if plan.start is not None and plan.key is not None:
             first = m.resources_for_limit(plan.start, plan.ladder[0]) if plan.ladder else plan.start
             self._apply_resources(repository, plan.key, first)
-        original = (m._get(repository, "spec", "maintenanceFrequency") if self.options.trigger == "frequency"
-                    else m._get(repository, "status", "lastMaintenanceTime"))
+        field, key = m.trigger_field(self.options.trigger)
+        original = m._get(repository, field, key)
         patch = self._patch_repository(name, lambda current: m.trigger_patch(current, self.options.trigger),
                                        temporary=True)[1]
         if patch is not None:
-            field = "spec" if self.options.trigger == "frequency" else "status"
-            key = "maintenanceFrequency" if self.options.trigger == "frequency" else "lastMaintenanceTime"
             self._record_diff(f"repo/{name}", f"BackupRepository {self.ns}/{name} (temporary, restored after the run)"
                               if self.options.trigger == "frequency" else f"BackupRepository {self.ns}/{name}",
                               {field: {key: original}}, {field: {key: patch[field][key]}})

@@ -283,6 +283,39 @@ def test_restore_body_is_the_manual_patch() -> None:
     assert m.restore_body("frequency", "1h0m0s") == {"spec": {"maintenanceFrequency": "1h0m0s"}}
     assert m.restore_body("frequency", m.TRIGGER_FREQUENCY) is None
     assert m.trigger_value("frequency") == "1m" and m.trigger_value("last_maintenance_time") is None
+    # A frequency that was not set before the trigger is put back as unset (the trigger did replace it).
+    assert m.restore_body("frequency", None) == {"spec": {"maintenanceFrequency": None}}
+
+
+def test_restore_patch_is_the_restore_body_while_the_trigger_value_is_in_place() -> None:
+    for method, original in (("last_maintenance_time", "2024-05-01T10:00:00Z"), ("frequency", "1h0m0s"),
+                             ("frequency", None)):
+        section, key = m.trigger_field(method)
+        triggered = {**REPO, section: {**REPO[section], key: m.trigger_value(method)}}
+        assert m.restore_patch(triggered, method, original) == {
+            **m.restore_body(method, original), "metadata": {"resourceVersion": "7"}}
+
+
+def test_an_undo_that_never_read_the_original_restores_nothing() -> None:
+    """The trigger's first read failed, so nothing was written: a user's own 1m frequency must stay."""
+    from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_run import MaintenanceRunner, Undo
+
+    class Client:
+        def __init__(self) -> None:
+            self.patches: list = []
+
+        def get(self, path: str) -> dict:
+            return {**REPO, "spec": {**REPO["spec"], "maintenanceFrequency": m.TRIGGER_FREQUENCY}}
+
+        def merge_patch(self, path: str, patch: dict) -> dict:
+            self.patches.append(patch)
+            return self.get(path)
+
+    client = Client()
+    runner = MaintenanceRunner(client, m.parse_options({"trigger": "frequency"}))
+    runner._undo.append(Undo("payments-default-kopia", "frequency"))
+    runner._restore()
+    assert client.patches == [] and runner.report["unrestored"] == [] and runner._undo == []
 
 
 def status(**fields) -> dict:
