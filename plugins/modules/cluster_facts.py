@@ -87,8 +87,9 @@ options:
     description:
       - Velero version to use for Velero's defaults and for RV(drift) when the server image has no version tag
         (for example a mirrored image tagged C(latest)). Overrides the version read from the image.
-      - Must be a supported version (1.12.0 to 1.18.x, for example V(1.16.2) or V(v1.16.2)); anything else fails the
-        task before any request. An image tag the module does not recognise only makes the facts RV(partial).
+      - Must be a supported version (1.12.0 to 1.18.x, for example V(1.16.2) or V(v1.16.2)); an empty string is the
+        same as not setting it; anything else fails the task before any request. An image tag the module does not
+        recognise only makes the facts RV(partial).
     type: str
   policy:
     description:

@@ -198,7 +198,8 @@ placements:
     - {item: server.client_qps, value: 300, location: configuration.clientQPS,
        paths: [configuration.clientQPS, "configuration.extraArgs --client-qps"], applied: true, kept: []}
 conflicts:
-  description: Tuning keys the user had set to another value, and whose value was kept.
+  description: Tuning keys the user had set to another value; C(winner) says whose value the values carry
+    (C(tuned), or C(user) when O(user_wins) names the key).
   returned: success
   type: list
   elements: dict

@@ -295,7 +295,8 @@ results:
       description: C(status.lastMaintenanceTime) after the run.
       type: str
     duration_seconds:
-      description: Seconds from the first trigger to the result.
+      description: Seconds this repository took, from its checks (including any wait for a backup, restore or
+        deletion using it, at most O(busy_timeout)) to the result.
       type: float
     recent_maintenance:
       description: Newest C(status.recentMaintenance) entry (Velero 1.16+).
