@@ -29,6 +29,7 @@ from ansible_collections.velero_ops.tuning.plugins.module_utils._kube import (
     KubeNotFound,
     KubeUnavailable,
 )
+from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import nested_get
 from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import format_seconds
 from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import VeleroRelease, release
 from ansible_collections.velero_ops.tuning.plugins.module_utils._velero_server import (
@@ -68,7 +69,7 @@ class Undo:
         server but its answer was lost and the retry conflicted); that value is ours and must not become
         the value to restore. Another writer's value (not the trigger value) does replace it.
         """
-        value = m._get(current, *m.trigger_field(self.method))
+        value = nested_get(current, m.trigger_field(self.method))
         if not self.captured or value != m.trigger_value(self.method):
             self.original = value
             self.captured = True
@@ -249,7 +250,7 @@ class MaintenanceRunner:
 
     def _recommendation_value(self, *path: str) -> t.Any:
         recommendation = self._get_recommendation()
-        return m._get(recommendation, *path) if recommendation else None
+        return nested_get(recommendation, path) if recommendation else None
 
     def _get_recommendation(self) -> dict[str, t.Any] | None:
         if self._recommendation is not None or self._recommendation_error is not None:
@@ -343,7 +344,7 @@ class MaintenanceRunner:
         problem = m.label_problem(name, rel) or m.repository_phase_problem(repository)
         if problem:
             return problem
-        bsl_name = m._get(repository, "spec", "backupStorageLocation", default="")
+        bsl_name = nested_get(repository, "spec.backupStorageLocation", "")
         try:
             bsl = self.client.get(self._velero_path("backupstoragelocations", bsl_name))
         except KubeNotFound:
@@ -424,8 +425,9 @@ class MaintenanceRunner:
             return dict(bounded), "current maintenance config"
         recommendation = self._get_recommendation()
         if recommendation:
-            per_repo = m._get(recommendation, "maintenance", "repositories", m.config_key(repository), "pod_resources")
-            chosen = per_repo or m._get(recommendation, "maintenance", "pod_resources")
+            per_repo = nested_get(recommendation,
+                                  ("maintenance", "repositories", m.config_key(repository), "pod_resources"))
+            chosen = per_repo or nested_get(recommendation, "maintenance.pod_resources")
             if chosen:
                 return dict(chosen), "sizing recommendation"
         return None, "none (Velero's default: no requests or limits)"
@@ -494,7 +496,7 @@ class MaintenanceRunner:
                     self.report["patches"].pop()
                     continue
             else:
-                patch = {"metadata": {"resourceVersion": m._get(configmap, "metadata", "resourceVersion")},
+                patch = {"metadata": {"resourceVersion": nested_get(configmap, "metadata.resourceVersion")},
                          "data": {key: m.encode_entry(after)}}
                 self._record_patch("ConfigMap", self._configmap_path(name), patch, temporary=False)
                 if self.check_mode:
@@ -750,7 +752,7 @@ class MaintenanceRunner:
         new = [j for j in self._repository_jobs(repository) if _name(j) not in known_jobs]
         if not new:
             return None
-        return min(new, key=lambda j: (m._get(j, "metadata", "creationTimestamp", default=""), _name(j)))
+        return min(new, key=lambda j: (nested_get(j, "metadata.creationTimestamp", ""), _name(j)))
 
     def _status_only_result(self, current: t.Mapping[str, t.Any], attempt: dict[str, t.Any], began: float) -> dict[str, t.Any]:
         """Velero recorded something without a new Job: a start failure (1.16+) or a 1.14 shortcut."""
@@ -807,7 +809,7 @@ class MaintenanceRunner:
         else:
             pod_status = f"pod {state.pod_name} {state.pod_reason}: {state.pod_message}" if state.pod_reason else None
             detail = (pod_status or m.termination_error(state.termination_message) or findings.error
-                      or (entry or {}).get("message") or m._get(current, "status", "message")
+                      or (entry or {}).get("message") or nested_get(current, "status.message")
                       or f"Job {state.job_name} failed ({state.reason or 'no reason given'})")
             message = f"maintenance failed: {detail}"
         attempt["message"] = message + log_note
@@ -839,7 +841,7 @@ class MaintenanceRunner:
             item["message"] = last["message"] + (cap_note if item["outcome"] == "oom_cap_reached" else "") + stop_note
             try:
                 fresh = self.client.get(self._velero_path("backuprepositories", item["name"]))
-                item["last_maintenance_after"] = m._get(fresh, "status", "lastMaintenanceTime")
+                item["last_maintenance_after"] = nested_get(fresh, "status.lastMaintenanceTime")
                 item["recent_maintenance"] = m.latest_recent_maintenance(fresh)
                 self._record_diff(f"repo/{item['name']}", f"BackupRepository {self.ns}/{item['name']}",
                                   {"status": {"lastMaintenanceTime": item["last_maintenance_before"]}},
@@ -849,7 +851,7 @@ class MaintenanceRunner:
             item["advice"].extend(m.maintenance_advice(
                 rel, outcome=item["outcome"], index_blobs=item["index_blobs"], kopia_mode=item["kopia_mode"],
                 mmap_fallback=any(a.get("mmap_fallback") for a in attempts),
-                repository_config=m._get(repository, "spec", "repositoryConfig")))
+                repository_config=nested_get(repository, "spec.repositoryConfig")))
 
     def _cap_message(self, plan: ResourcePlan, attempts: int) -> str:
         """Why no higher memory limit was tried after the last OOMKilled attempt."""
@@ -873,7 +875,7 @@ class MaintenanceRunner:
             first = m.resources_for_limit(plan.start, plan.ladder[0]) if plan.ladder else plan.start
             self._apply_resources(repository, plan.key, first)
         field, key = m.trigger_field(self.options.trigger)
-        original = m._get(repository, field, key)
+        original = nested_get(repository, (field, key))
         patch = self._patch_repository(name, lambda current: m.trigger_patch(current, self.options.trigger),
                                        temporary=True)[1]
         if patch is not None:
