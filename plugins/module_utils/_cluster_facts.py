@@ -34,7 +34,7 @@ from ._velero_server import (
 )
 
 if t.TYPE_CHECKING:  # pragma: no cover
-    from ._kube import APIResource
+    from ._kube_discovery import APIResource
 
 # item_collector.go cohabitatingResources(): the same objects served by two groups are listed once.
 COHABITATING_RESOURCES: dict[str, tuple[str, str]] = {

@@ -22,7 +22,7 @@ import time
 import typing as t
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _maintenance as m
-from ansible_collections.velero_ops.tuning.plugins.module_utils._kube import (
+from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_errors import (
     KubeAPIError,
     KubeConflict,
     KubeForbidden,
