@@ -14,7 +14,6 @@ import dataclasses
 import typing as t
 
 
-
 @dataclasses.dataclass(frozen=True)
 class APIResource:
     """One served resource type (preferred version of its group)."""

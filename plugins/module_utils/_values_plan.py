@@ -244,6 +244,7 @@ def _add_flag(args: list[str], args_key: str | None, flag: str, value: t.Any) ->
     args.append(text)
     return f"{args_key}: {text}", f"{args_key} {flag}"
 
+
 _MISSING = object()
 
 

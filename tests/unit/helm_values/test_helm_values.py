@@ -89,7 +89,7 @@ def test_pod_resources_missing_a_field_are_refused(missing):
     pod = {name: value for name, value in PODS.items() if name not in missing}
     with pytest.raises(ValueError, match="Velero needs all four"):
         values_plan.plan_tuning(make_recommendation("1.17.1") | {"maintenance": {"pod_resources": pod}},
-                       eras.chart_era("11.4.0"))
+                                eras.chart_era("11.4.0"))
 
 
 @pytest.mark.parametrize("era_id", [era.id for era in eras.ERAS if era.maintenance == "config-data"])

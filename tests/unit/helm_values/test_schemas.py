@@ -158,7 +158,7 @@ def test_maintenance_requests_that_break_chart_7_1_2_and_7_1_3_are_rejected(era_
     message = _reject(era_id, {"configuration": {"repositoryMaintenanceJob": {"requests": {"cpu": "1"}}}})
     assert "fail to render with repositoryMaintenanceJob.requests.cpu/memory" in message
     values_schema.validate_values({"configuration": {"repositoryMaintenanceJob": {"limits": {"memory": "1Gi"}}}},
-                       eras.era_by_id(era_id))
+                                  eras.era_by_id(era_id))
 
 
 @pytest.mark.parametrize("era_id, values, expected", [
