@@ -16,7 +16,7 @@ from ansible_collections.velero_ops.tuning.plugins.module_utils import _chart_er
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values as hv
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _values_schema as values_schema
 
-import helm_schema_gen  # noqa: E402  (tests/unit/helm_values, put on sys.path by conftest)
+import schema_gen  # noqa: E402  (tools/, put on sys.path by conftest)
 from conftest import make_recommendation, real_values, velero_values_dir  # noqa: E402
 
 ERA_IDS = [era.id for era in eras.ERAS]
@@ -64,10 +64,10 @@ def values_dir():
 
 def test_schemas_are_generated_from_the_real_values_files(values_dir):
     """A stale schema (values file or generator changed) fails here; regenerate with --write."""
-    assert helm_schema_gen.main(["--values-dir", str(values_dir)]) == 0, (
-        "schemas/helm-values/ is stale: run python tests/unit/helm_values/helm_schema_gen.py --write")
+    assert schema_gen.main(["--values-dir", str(values_dir)]) == 0, (
+        "schemas/helm-values/ is stale: run python tools/schema_gen.py --write")
     expected = {era.schema_name for era in eras.ERAS}
-    assert {path.name for path in helm_schema_gen.SCHEMA_DIR.glob("*.schema.json")} == expected
+    assert {path.name for path in schema_gen.SCHEMA_DIR.glob("*.schema.json")} == expected
 
 
 @pytest.mark.parametrize("era_id", ERA_IDS)
@@ -216,12 +216,12 @@ def test_known_paths_and_commented_keys():
     assert {"configuration.clientQPS", "image.digest", "nodeAgent.resources.requests",
             "configuration.repositoryMaintenanceJob.repositoryConfigData.global.podResources"} <= set(paths)
     text = "image:\n  tag: v1\n  # digest:\nresources: {}\n# requests:\n#   cpu: 1\n\n# Eg:\n# ref: https://x\n"
-    assert helm_schema_gen.commented_keys(text) == {"image": {"digest"}}
+    assert schema_gen.commented_keys(text) == {"image": {"digest"}}
 
 
 def test_schema_files_are_pretty_json_with_metadata():
     for era in eras.ERAS:
-        text = (helm_schema_gen.SCHEMA_DIR / era.schema_name).read_text(encoding="utf-8")
+        text = (schema_gen.SCHEMA_DIR / era.schema_name).read_text(encoding="utf-8")
         data = json.loads(text)
         assert data["x-chart-versions"] == [era.first, era.last]
         assert data["additionalProperties"] is False
