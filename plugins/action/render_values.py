@@ -16,7 +16,7 @@ import typing as t
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values, _report, _svg, _values_plan
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values, _report, _values_plan
 from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import describe_value, to_plain, type_name
 from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
 from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import (
@@ -67,16 +67,15 @@ class ActionModule(ActionBase):
                 cluster_name=name)
             facts = to_plain(args["facts"] or {})
             svg_file = args["svg_file"] or None
+            # One computed object for every API figure of the report, its chart and the fleet row.
+            figures = _report.report_figures(recommendation, rendered)
             report = _report.cluster_report(name, recommendation, rendered, release_name=args["release_name"],
-                                            svg_file=svg_file, values_file=args["values_file"], facts=facts)
-            svg = _svg.api_time_svg(
-                recommendation["predicted"]["api_time_curve"],
-                (recommendation.get("velero_defaults") or {}).get("server.client_qps"),
-                recommendation["server"]["client_qps"],
-                title=f"{name}: modeled backup API time against client QPS")
+                                            svg_file=svg_file, values_file=args["values_file"], facts=facts,
+                                            figures=figures)
+            svg = _report.figures_svg(figures, title=f"{name}: modeled backup API time against client QPS")
         except ValueError as exc:
             raise AnsibleActionFail(f"{name}: {exc}") from None
-        summary = _report.fleet_summary(name, recommendation, rendered)
+        summary = _report.fleet_summary(name, recommendation, rendered, figures=figures)
         # Only replaced user values are shown as Ansible warnings; everything else is in the report.
         replaced = [c for c in rendered["conflicts"] if c["winner"] == "tuned"]
         if replaced:
