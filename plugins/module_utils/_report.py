@@ -258,9 +258,8 @@ def cluster_report(cluster: str, recommendation: t.Mapping[str, t.Any], rendered
         lines.append(text)
     if plugins:
         if plugins.get("inherit_server_flags"):
-            lines.append(f"- Plugins inherit the server's QPS/burst "
-                         f"({describe(plugins.get('effective_client_qps'))}/"
-                         f"{describe(plugins.get('effective_client_burst'))}, Velero 1.15+)")
+            lines.append(f"- Plugins inherit the server's QPS/burst the values set "
+                         f"({describe(written['qps'])}/{describe(written['burst'])}, Velero 1.15+)")
         else:
             lines.append(f"- Plugins stay at client-go's {describe(plugins.get('effective_client_qps'))}/"
                          f"{describe(plugins.get('effective_client_burst'))} QPS/burst (before Velero 1.15): "

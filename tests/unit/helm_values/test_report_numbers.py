@@ -144,6 +144,7 @@ def test_the_users_rate_is_on_the_chart_and_in_the_report():
     report = rp.cluster_report("c", rec, rendered, figures=figures)
     assert "- What the values set: 50/80 QPS/burst, pages of 500, yours kept" in report
     assert "with the recommendation)" in section(report, "Predicted effect")
+    assert "- Plugins inherit the server's QPS/burst the values set (50/80, Velero 1.15+)" in report
     line = next(line for line in rp.fleet_report([rp.fleet_summary("c", rec, rendered)]).splitlines()
                 if line.startswith("| c |"))
     assert "100/100 -> 50/80 (yours; tuned" in line
