@@ -223,17 +223,45 @@ class VeleroSim:
             self.scenarios[name] = scenario
         return name
 
-    def break_repository_patches_after_first_job(self, name: str, wait: float = 20.0) -> threading.Thread:
-        """A thread (not started) that waits until this simulator created a Job, then makes every PATCH of the
-        BackupRepository answer 503: whatever the module tries to restore afterwards cannot be written."""
+    def after_first_job(self, action: t.Callable[[], t.Any], wait: float = 20.0) -> threading.Thread:
+        """A thread (not started) that waits until this simulator created a Job, then runs ``action``."""
 
-        def breaker() -> None:
+        def waiter() -> None:
             deadline = time.time() + wait
             while not self.jobs and time.time() < deadline:
                 time.sleep(0.01)
-            self.server.inject("PATCH", f"/backuprepositories/{name}$", 503, times=None, headers={"Retry-After": "0"})
+            action()
 
-        return threading.Thread(target=breaker, daemon=True)
+        return threading.Thread(target=waiter, daemon=True)
+
+    def break_repository_patches_after_first_job(self, name: str, wait: float = 20.0) -> threading.Thread:
+        """A thread (not started) that waits until this simulator created a Job, then makes every PATCH of the
+        BackupRepository answer 503: whatever the module tries to restore afterwards cannot be written."""
+        return self.after_first_job(lambda: self.server.inject(
+            "PATCH", f"/backuprepositories/{name}$", 503, times=None, headers={"Retry-After": "0"}), wait)
+
+    def endless_job_lists(self, name: str, *, same_token: bool = True) -> None:
+        """From the moment repository ``name`` is made due (its trigger field holds the temporary value), every
+        list of Jobs over HTTP answers an empty page with a continue token: the same one again
+        (``same_token``), or a new one each time - a broken API server or aggregation layer whose pagination
+        never ends. The simulator's own reads are not affected (it does not list Jobs over HTTP)."""
+        server = self.server
+        original = server.list_objects
+        state = {"triggered": False, "pages": 0}
+
+        def list_objects(rtype: ResourceType, namespace: str | None, query: dict[str, str]) -> dict:
+            if rtype.plural == "jobs" and not state["triggered"]:
+                repo = self._get(VELERO_V1, "BackupRepository", name) or {}
+                status, spec = repo.get("status") or {}, repo.get("spec") or {}
+                state["triggered"] = status.get("lastMaintenanceTime") is None or spec.get("maintenanceFrequency") == "1m"
+            if rtype.plural != "jobs" or not state["triggered"]:
+                return original(rtype, namespace, query)
+            state["pages"] += 1
+            token = "c2FtZQ==" if same_token else f"page-{state['pages']}"
+            return {"kind": "JobList", "apiVersion": "batch/v1", "metadata": {"continue": token, "resourceVersion": "1"},
+                    "items": []}
+
+        server.list_objects = list_objects  # type: ignore[method-assign]
 
     def repository(self, name: str) -> dict[str, t.Any]:
         found = self._get(VELERO_V1, "BackupRepository", name)
