@@ -399,3 +399,65 @@ def test_the_ladder_keeps_priority_class_load_affinity_and_other_fields(make_sim
     assert written[key] == expected
     if scope == "repository":
         assert written["global"] == global_entry
+
+
+# ------------------------------------------------------------------------------------------------------------
+# 6. The progress file stays inside the output directory.
+
+def hosts_inventory(tmp_path: Path, kubeconfig: Path, host: str, **host_vars) -> Path:
+    import yaml
+
+    path = tmp_path / "clusters.yml"
+    variables = {"ansible_python_interpreter": sys.executable, "velero_kubeconfig": str(kubeconfig),
+                 "tune_output_dir": str(tmp_path / "out"), "repo_maintenance_poll_interval": 0.05,
+                 "repo_maintenance_timeout": 5, "repo_maintenance_pod_resources": {"memoryLimit": "1Gi"}, **host_vars}
+    path.write_text(yaml.safe_dump({"all": {"children": {"clusters": {"hosts": {host: variables}}}}}), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("host", ["../escape", "sub/dir", ".."])
+def test_the_role_refuses_a_host_name_that_is_not_one_folder(make_sim, tmp_path, kubeconfig_path, kube_server,
+                                                            host) -> None:
+    from support.ansible_run import run_playbook
+
+    sim = make_sim("1.16.2")
+    sim.install()
+    sim.add_repository("payments")
+    run = run_playbook(REPO_ROOT / "playbooks" / "maintenance.yml", hosts_inventory(tmp_path, kubeconfig_path, host),
+                       env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}, timeout=120)
+    assert run.returncode != 0
+    assert "must be a single safe path component" in run.stdout, run.stdout[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clusters.yml", "kubeconfig"]  # nothing written anywhere
+    assert kube_server.requests == []  # stopped before the module ran
+
+
+def test_a_symlinked_host_folder_or_progress_file_is_not_followed(make_sim, tmp_path, kubeconfig_path,
+                                                                  kube_server) -> None:
+    from support.ansible_run import run_playbook
+
+    sim = make_sim("1.16.2")
+    sim.install()
+    sim.add_repository("payments")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "prod").symlink_to(elsewhere, target_is_directory=True)
+    run = run_playbook(REPO_ROOT / "playbooks" / "maintenance.yml", hosts_inventory(tmp_path, kubeconfig_path, "prod"),
+                       env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}, timeout=120)
+    assert run.returncode != 0 and "outside the output directory" in run.stdout, run.stdout[-3000:]
+    assert list(elsewhere.iterdir()) == [] and kube_server.requests == []
+
+    # The progress file itself a link to a file outside: the module does not write through it.
+    (tmp_path / "out" / "prod").unlink()
+    (tmp_path / "out" / "prod").mkdir()
+    target = elsewhere / "precious.txt"
+    target.write_text("keep\n", encoding="utf-8")
+    (tmp_path / "out" / "prod" / "maintenance-progress.log").symlink_to(target)
+    with sim:
+        run = run_playbook(REPO_ROOT / "playbooks" / "maintenance.yml",
+                           hosts_inventory(tmp_path, kubeconfig_path, "prod"),
+                           env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}, timeout=120)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "payments-default-kopia: succeeded" in run.stdout
+    assert "symbolic link, which is not followed" in run.stdout + run.stderr
+    assert target.read_text(encoding="utf-8") == "keep\n"
