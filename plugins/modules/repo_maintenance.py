@@ -478,7 +478,7 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube, _kube_errors
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _maintenance
 from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_args import HideKubeconfigSecrets, auth_argspec
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_bounds import Deadline
@@ -639,9 +639,9 @@ def main() -> t.NoReturn:
             message += "; " + _unrestored_text(runner.report["unrestored"])
         progress.report({"time": format_timestamp(time.time()), "repository": None, "event": message}, runner.report)
         module.fail_json(msg=message, **_result(module, runner.report, runner, progress))
-    except (RunnerError, _kube.KubeAPIError, ValueError) as exc:
+    except (RunnerError, _kube_errors.KubeAPIError, ValueError) as exc:
         message = str(exc)
-        if isinstance(exc, _kube.KubeForbidden):
+        if isinstance(exc, _kube_errors.KubeForbidden):
             message += " (docs/rbac/repo-maintenance-role.yaml lists every permission the module needs)"
         _fail(module, message, runner, progress)
     except Exception as exc:  # a defect: the restores already ran on the way out; report them all the same

@@ -3,8 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Make the strict per-era values schemas in schemas/helm-values/ from the chart's real values.yaml files.
 
-    python tests/unit/helm_values/helm_schema_gen.py            # check: exit 1 if a schema is stale
-    python tests/unit/helm_values/helm_schema_gen.py --write    # regenerate
+    python tools/schema_gen.py            # check: exit 1 if a schema is stale
+    python tools/schema_gen.py --write    # regenerate
 
 How a schema is made (docs/helm-values.md, "Strict schemas"):
 - The chart's own namespaces (top level, ``configuration``, ``nodeAgent``, ``metrics``, ...; ``STRICT_MAPS``)
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 VALUES_DIR = REPO_ROOT.parent / "shared" / "velero-chart"
 SCHEMA_DIR = REPO_ROOT / "schemas" / "helm-values"
 
@@ -253,7 +253,7 @@ def make_schema(era: eras.ChartEra, values_dir: Path = VALUES_DIR) -> dict[str, 
         "$id": f"https://example.invalid/velero_ops/tuning/schemas/helm-values/{era.schema_name}",
         "title": f"Velero Helm chart {era.first} to {era.last} values (strict)",
         "description": (f"Generated from the chart's values.yaml ({era.values_file}) by "
-                        "tests/unit/helm_values/helm_schema_gen.py; do not edit by hand. Chart namespaces "
+                        "tools/schema_gen.py; do not edit by hand. Chart namespaces "
                         "allow only the chart's keys; tuning keys are typed."),
         "x-chart-versions": [era.first, era.last],
         "x-velero-versions": era.velero_versions,
