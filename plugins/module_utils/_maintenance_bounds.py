@@ -22,7 +22,7 @@ import contextlib
 import math
 import typing as t
 
-from ansible_collections.velero_ops.tuning.plugins.module_utils._kube import KubeAPIError, KubeNotFound
+from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_errors import KubeAPIError, KubeNotFound
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_shapes import (
     check_list_page,
     check_object,

@@ -72,6 +72,11 @@ SHAPES: dict[str, tuple[tuple[str, _Check, bool], ...]] = {
         ("status.recentMaintenance[].message", STRING, False),
         ("status.recentMaintenance[].startTimestamp", STRING, False),
         ("status.recentMaintenance[].completeTimestamp", STRING, False)),
+    # What putting a temporary change back reads: only its own fields, so a broken history or status elsewhere on
+    # the object never stops a restore.
+    "BackupRepository:restore": _METADATA + (
+        ("spec", OBJECT, False), ("spec.maintenanceFrequency", STRING, False), ("status", OBJECT, False),
+        ("status.lastMaintenanceTime", STRING, False)),
     "BackupStorageLocation": _METADATA + (
         ("spec", OBJECT, False), ("spec.accessMode", STRING, False), ("status", OBJECT, False),
         ("status.phase", STRING, False)),
@@ -141,13 +146,15 @@ def _walk(obj: t.Any, parts: t.Sequence[str], shown: str) -> t.Iterator[tuple[st
     yield from _walk(value, rest, path)
 
 
-def check_object(kind: str, obj: t.Any, namespace: str | None = None) -> dict[str, t.Any]:
-    """``obj`` itself when it has the shape ``SHAPES[kind]`` describes; MalformedObject otherwise."""
+def check_object(shape: str, obj: t.Any, namespace: str | None = None) -> dict[str, t.Any]:
+    """``obj`` itself when it has the shape ``SHAPES[shape]`` describes (``Kind`` or ``Kind:purpose``);
+    MalformedObject otherwise."""
+    kind = shape.split(":", 1)[0]
     if not isinstance(obj, dict):
         raise MalformedObject(kind, f"{namespace}/(unnamed)" if namespace else "(unnamed)", "(object)",
                               "an object", obj)
     where = _where(obj, namespace)
-    for path, (expected, test), required in SHAPES[kind]:
+    for path, (expected, test), required in SHAPES[shape]:
         element = path.endswith("[]")
         for shown, value in _walk(obj, path.split("."), ""):
             if value is None and not element:
@@ -159,11 +166,12 @@ def check_object(kind: str, obj: t.Any, namespace: str | None = None) -> dict[st
     return obj
 
 
-def check_list_page(kind: str, page: t.Any, namespace: str | None = None) -> tuple[list[dict[str, t.Any]], str | None]:
+def check_list_page(shape: str, page: t.Any, namespace: str | None = None) -> tuple[list[dict[str, t.Any]], str | None]:
     """Items (each checked as ``kind``) and the continue token of one list page.
 
     ``items: null`` is an empty page (servers written in Go send it for an empty slice).
     """
+    kind = shape.split(":", 1)[0]
     where = f"in {namespace}" if namespace else "(cluster)"
     if not isinstance(page, dict):
         raise MalformedObject(f"{kind}List", where, "(list)", "an object", page)
@@ -176,5 +184,5 @@ def check_list_page(kind: str, page: t.Any, namespace: str | None = None) -> tup
     token = (metadata or {}).get("continue")
     if token is not None and not isinstance(token, str):
         raise MalformedObject(f"{kind}List", where, "metadata.continue", "a string", token)
-    checked = [check_object(kind, item, namespace) for item in items or []]
+    checked = [check_object(shape, item, namespace) for item in items or []]
     return checked, token or None

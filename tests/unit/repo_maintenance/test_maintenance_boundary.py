@@ -239,3 +239,12 @@ def test_poll_pauses_stop_at_the_deadline_without_raising() -> None:
         deadline.pause(10)
         deadline.pause(10)
     assert fake.slept == [1]
+
+
+def test_the_restore_reads_only_its_own_fields() -> None:
+    broken = {"metadata": {"name": "r", "resourceVersion": "3"}, "spec": {"maintenanceFrequency": "1m"},
+              "status": {"recentMaintenance": "abc", "phase": 7}}
+    assert check_object("BackupRepository:restore", broken, "velero") is broken
+    with pytest.raises(MalformedObject, match=r"^BackupRepository velero/r: spec.maintenanceFrequency: expected a"):
+        check_object("BackupRepository:restore", {"metadata": {"name": "r"}, "spec": {"maintenanceFrequency": 60}},
+                     "velero")
