@@ -74,7 +74,7 @@ def wait_for(condition, seconds: float = 30.0) -> None:
 def test_a_repeated_continue_token_stops_the_job_list_and_restores(make_sim, run_module, kube_server) -> None:
     sim = make_sim("1.16.2")
     sim.install()
-    name = sim.add_repository("payments")
+    name = sim.add_repository("payments", scenario=Scenario(outcome="hang"))
     before = sim.repository(name)["status"]["lastMaintenanceTime"]
     sim.endless_job_lists(name, same_token=True)
     with sim:
@@ -86,7 +86,7 @@ def test_a_repeated_continue_token_stops_the_job_list_and_restores(make_sim, run
     assert "listing Jobs" in item["message"] and "continue token it had already given" in item["message"]
     job_lists = kube_server.requests_matching("GET", "/jobs$")
     assert len(job_lists) < 10  # two pages with the same token, not 909
-    assert elapsed < 25  # well before the 30 s timeout: a repeated token is an error at once
+    assert item["duration_seconds"] < 10 and elapsed < 60  # well before the 30 s timeout: an error at once
     assert sim.repository(name)["status"]["lastMaintenanceTime"] == before
     assert LAST not in annotations(sim, name)
     assert result["restored"] == [f"BackupRepository {name}: status.lastMaintenanceTime restored to {before}"]
@@ -95,7 +95,7 @@ def test_a_repeated_continue_token_stops_the_job_list_and_restores(make_sim, run
 def test_endless_new_continue_tokens_stop_at_the_timeout(make_sim, run_module, kube_server) -> None:
     sim = make_sim("1.16.2")
     sim.install()
-    name = sim.add_repository("payments")
+    name = sim.add_repository("payments", scenario=Scenario(outcome="hang"))
     before = sim.repository(name)["status"]["lastMaintenanceTime"]
     sim.endless_job_lists(name, same_token=False)
     with sim:
@@ -105,7 +105,8 @@ def test_endless_new_continue_tokens_stop_at_the_timeout(make_sim, run_module, k
     [item] = result["results"]
     assert item["outcome"] == "timed_out", item["message"]
     assert "ran out while listing Jobs" in item["message"]
-    assert elapsed < 25  # the 3 s timeout plus ansible-playbook's own start-up
+    assert item["duration_seconds"] < 3 + 5  # the module's own time: the 3 s timeout, then the restore
+    assert elapsed < 60  # with ansible-playbook's start-up on a loaded machine; without the bound it never ends
     assert sim.repository(name)["status"]["lastMaintenanceTime"] == before  # restored after the deadline
     assert result["unrestored"] == []
 
@@ -125,7 +126,7 @@ def test_retry_after_waits_end_at_the_timeout(make_sim, run_module, kube_server)
     [item] = result["results"]
     assert item["outcome"] == "timed_out", item["message"]
     assert "ran out while waiting to retry" in item["message"]
-    assert elapsed < 25
+    assert item["duration_seconds"] < 3 + 5 and elapsed < 60  # not 5 x 60 s of Retry-After per request
     assert sim.repository(name)["status"]["lastMaintenanceTime"] == before
     assert result["unrestored"] == []
 
@@ -141,8 +142,8 @@ def test_conflicts_are_re_read_with_growing_pauses_within_the_deadline(make_sim,
         report = MaintenanceRunner(kube_client, options, sleep=slept.append).run()
     [item] = report["results"]
     assert item["outcome"] == "failed" and "still conflicting after" in item["message"]
-    pauses = [s for s in slept if s < options.poll_interval]
-    assert pauses[:3] == [0.1, 0.2, 0.4]  # not five immediate re-reads
+    pauses = [s for s in slept if s != options.poll_interval]
+    assert pauses[:5] == [0.1, 0.2, 0.4, 0.8, 1.6]  # not five immediate re-reads
     patches = kube_server.requests_matching("PATCH", f"/backuprepositories/{name}$")
     assert 1 < len(patches) <= 6
     assert sim.jobs == []
@@ -173,7 +174,7 @@ def test_sigterm_while_the_api_fails_leaves_the_mark_and_the_next_run_restores(
                 process.kill()
         result = json.loads(stdout)
         assert result["failed"] is True and "interrupted by signal 15" in result["msg"], stderr
-        assert sim.repository(name)["status"]["lastMaintenanceTime"] is None  # really not restored
+        assert sim.repository(name)["status"].get("lastMaintenanceTime") is None  # really not restored
         assert LAST in annotations(sim, name)
         # The report reached the progress file (Ansible's pipe may be closed by then).
         events = [json.loads(line) for line in progress.read_text(encoding="utf-8").splitlines()]
