@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Make a BackupRepository due for maintenance so Velero starts a Job now (``velero repo maintenance run`` does not
-exist): the trigger patch from ``_maintenance``, registered in the undo journal before it is written.
+exist): the trigger patch from ``_maintenance``, registered in the undo journal before it is written and carrying
+the restore mark (``_restore_marks``: the original value recorded on the object by the same write).
 
 No Ansible imports.
 """

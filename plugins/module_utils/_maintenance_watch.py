@@ -15,7 +15,7 @@ import typing as t
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _maintenance as m
 from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import nested_get
 from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_errors import KubeAPIError, KubeForbidden, KubeNotFound
-from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_bounds import DeadlineExceeded
+from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_bounds import Deadline, DeadlineExceeded
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_context import RunContext, object_name
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_journal import UndoJournal
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_trigger import Trigger
@@ -85,12 +85,13 @@ class JobWatcher:
             current = self.ctx.api.get("BackupRepository", self.ctx.velero_path("backuprepositories", name))
             if m.result_recorded(current, t.cast(dict, baseline)):
                 return self._status_only_result(current, attempt, began)
-            if self.ctx.clock() >= deadline:
+            self.ctx.pause(opts.poll_interval)
+            # The pause ends at the step's deadline at the latest: then there is no time left for another look.
+            if self.ctx.clock() >= deadline or t.cast(Deadline, self.ctx.deadline).expired():
                 attempt["message"] = (f"Velero started no maintenance Job within {format_seconds(opts.timeout)}; its "
                                       f"controller looks at repositories every 5 minutes and runs one Job at a time")
                 attempt["duration_seconds"] = round(self.ctx.clock() - began, 3)
                 return attempt
-            self.ctx.pause(opts.poll_interval)
         if opts.trigger == "frequency":
             self.journal.restore(name)  # the Job exists: a 1m frequency must not start more of them
         job_name = object_name(job)
@@ -123,15 +124,18 @@ class JobWatcher:
             elif now - last_note >= PROGRESS_EVERY_SECONDS:
                 self.ctx.progress(name, f"Job {job_name} {state.phase} for {format_seconds(now - began)}")
                 last_note = now
-            if now >= deadline:
+            self.ctx.pause(opts.poll_interval)
+            now = self.ctx.clock()
+            if now >= deadline or t.cast(Deadline, self.ctx.deadline).expired():
                 attempt.update(pod=state.pod_name, started=state.started,
                                message=(f"Job {job_name} still {state.phase} after {format_seconds(opts.timeout)}; "
                                         f"left running (Velero waits for it and records the result); raise timeout "
                                         f"for large repositories"))
                 attempt["duration_seconds"] = round(now - began, 3)
                 return attempt
-            self.ctx.pause(opts.poll_interval)
-        return self._finished_result(repository, state, attempt, baseline, began)
+        # The Job has ended: reading its log and the result Velero records gets its own (short) time.
+        with self.ctx.limit(self.ctx.restore_seconds, f"reading the result of Job {job_name}", independent=True):
+            return self._finished_result(repository, state, attempt, baseline, began)
 
     def oldest_new_job(self, repository: t.Mapping[str, t.Any], known_jobs: set[str]) -> dict[str, t.Any] | None:
         """The oldest maintenance Job of the repository this run has not followed yet (names end in Velero's

@@ -223,18 +223,22 @@ class VeleroSim:
             self.scenarios[name] = scenario
         return name
 
-    def after_first_job(self, action: t.Callable[[], t.Any], wait: float = 20.0) -> threading.Thread:
-        """A thread (not started) that waits until this simulator created a Job, then runs ``action``."""
+    def after_first_job(self, action: t.Callable[[], t.Any], wait: float = 300.0) -> threading.Thread:
+        """A thread (not started) that waits until this simulator created a Job, then runs ``action``; if no Job
+        appears before the simulator stops (or ``wait`` seconds), ``action`` never runs - never too early, however
+        slowly a loaded machine starts ansible-playbook."""
 
         def waiter() -> None:
             deadline = time.time() + wait
-            while not self.jobs and time.time() < deadline:
+            while not self.jobs:
+                if time.time() >= deadline or self._stop.is_set():
+                    return
                 time.sleep(0.01)
             action()
 
         return threading.Thread(target=waiter, daemon=True)
 
-    def break_repository_patches_after_first_job(self, name: str, wait: float = 20.0) -> threading.Thread:
+    def break_repository_patches_after_first_job(self, name: str, wait: float = 300.0) -> threading.Thread:
         """A thread (not started) that waits until this simulator created a Job, then makes every PATCH of the
         BackupRepository answer 503: whatever the module tries to restore afterwards cannot be written."""
         return self.after_first_job(lambda: self.server.inject(

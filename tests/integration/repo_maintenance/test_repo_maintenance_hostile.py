@@ -78,15 +78,13 @@ def test_a_repeated_continue_token_stops_the_job_list_and_restores(make_sim, run
     before = sim.repository(name)["status"]["lastMaintenanceTime"]
     sim.endless_job_lists(name, same_token=True)
     with sim:
-        began = time.monotonic()
         result, _run = run_module({**FAST, "timeout": 30, "pod_resources": {"memoryLimit": "1Gi"}})
-        elapsed = time.monotonic() - began
     [item] = result["results"]
     assert item["outcome"] == "failed"
     assert "listing Jobs" in item["message"] and "continue token it had already given" in item["message"]
     job_lists = kube_server.requests_matching("GET", "/jobs$")
     assert len(job_lists) < 10  # two pages with the same token, not 909
-    assert item["duration_seconds"] < 10 and elapsed < 60  # well before the 30 s timeout: an error at once
+    assert item["duration_seconds"] < 10  # the module's own time, well before the 30 s timeout: an error at once
     assert sim.repository(name)["status"]["lastMaintenanceTime"] == before
     assert LAST not in annotations(sim, name)
     assert result["restored"] == [f"BackupRepository {name}: status.lastMaintenanceTime restored to {before}"]
@@ -99,14 +97,13 @@ def test_endless_new_continue_tokens_stop_at_the_timeout(make_sim, run_module, k
     before = sim.repository(name)["status"]["lastMaintenanceTime"]
     sim.endless_job_lists(name, same_token=False)
     with sim:
-        began = time.monotonic()
         result, _run = run_module({**FAST, "timeout": 3, "pod_resources": {"memoryLimit": "1Gi"}})
-        elapsed = time.monotonic() - began
     [item] = result["results"]
     assert item["outcome"] == "timed_out", item["message"]
     assert "ran out while listing Jobs" in item["message"]
-    assert item["duration_seconds"] < 3 + 5  # the module's own time: the 3 s timeout, then the restore
-    assert elapsed < 60  # with ansible-playbook's start-up on a loaded machine; without the bound it never ends
+    # The module's own time: the 3 s timeout, then the restore (before, the list never ended). Wall-clock time of
+    # the whole playbook is not asserted: ansible-playbook's start-up alone varies too much on a loaded machine.
+    assert item["duration_seconds"] < 3 + 5
     assert sim.repository(name)["status"]["lastMaintenanceTime"] == before  # restored after the deadline
     assert result["unrestored"] == []
 
@@ -120,13 +117,11 @@ def test_retry_after_waits_end_at_the_timeout(make_sim, run_module, kube_server)
     on_trigger(kube_server, name, lambda: kube_server.inject("GET", "/jobs$", 503, times=None,
                                                              headers={"Retry-After": "60"}))
     with sim:
-        began = time.monotonic()
         result, _run = run_module({**FAST, "timeout": 3, "pod_resources": {"memoryLimit": "1Gi"}})
-        elapsed = time.monotonic() - began
     [item] = result["results"]
     assert item["outcome"] == "timed_out", item["message"]
     assert "ran out while waiting to retry" in item["message"]
-    assert item["duration_seconds"] < 3 + 5 and elapsed < 60  # not 5 x 60 s of Retry-After per request
+    assert item["duration_seconds"] < 3 + 5  # not 5 x 60 s of Retry-After per request
     assert sim.repository(name)["status"]["lastMaintenanceTime"] == before
     assert result["unrestored"] == []
 
@@ -357,11 +352,11 @@ def test_a_lost_restore_answer_then_409_counts_as_restored(make_sim, run_module,
     sim.install()
     name = sim.add_repository("payments", scenario=Scenario(outcome="fail", run_seconds=0.5))
     before = sim.repository(name)["status"]["lastMaintenanceTime"]
-    lose = sim.after_first_job(lambda: kube_server.inject("PATCH", f"/backuprepositories/{name}$", 0, apply=True))
+    # Right after the trigger: the next PATCH of the repository (the restore, once the Job failed) is applied but
+    # its answer is lost.
+    on_trigger(kube_server, name, lambda: kube_server.inject("PATCH", f"/backuprepositories/{name}$", 0, apply=True))
     with sim:
-        lose.start()
         result, _run = run_module({**FAST, "pod_resources": {"memoryLimit": "1Gi"}})
-    lose.join()
     statuses = [r.status for r in kube_server.requests_matching("PATCH", f"/backuprepositories/{name}$")]
     assert statuses == [200, 0, 409]  # trigger; restore applied but its answer lost; the retried body conflicts
     assert sim.repository(name)["status"]["lastMaintenanceTime"] == before
