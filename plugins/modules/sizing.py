@@ -56,6 +56,12 @@ options:
         description: Served resource kinds, built-in and CRDs, that Velero lists, 1 to 20000.
         type: int
         required: true
+      largest_resource_type_objects:
+        description:
+          - Objects of the most numerous resource type in backup scope (at most O(cluster.objects)), 0 to 100000000.
+          - The server holds every listed item of one type at once, so this sizes its memory. Unknown means half of
+            O(cluster.objects) for the expected peak and all of them for the limit.
+        type: int
       namespaced_resource_types:
         description:
           - How many of O(cluster.resource_types) are namespaced (at most O(cluster.resource_types)).
@@ -182,6 +188,45 @@ options:
           - The API server's concurrency limit, C(--max-requests-inflight) + C(--max-mutating-requests-inflight).
             Default V(600), kube-apiserver's 400 + 200. Managed control planes may differ.
         type: int
+      node_memory_policy:
+        description:
+          - What to do when a maintenance Job's memory limit exceeds O(cluster.node_memory), so that no node could
+            hold it. V(cap) (default) caps the limit at the node's allocatable memory and warns (the Job may be
+            OOMKilled); V(fail) fails the task. Either way a warning names the fixes (a node pool for maintenance via
+            the maintenance ConfigMap's C(loadAffinity), fewer contents per repository, more frequent maintenance).
+        type: str
+        choices: [cap, fail]
+  observed:
+    description:
+      - What this cluster has already shown; C(cluster_facts) returns RV(velero_ops.tuning.cluster_facts#module:observed)
+        in this shape. Every key is optional; V(null) means not observed.
+      - A recommendation is never at or below a limit that was OOMKilled (at least 1.5 times it, the maintenance
+        ladder's step) and never below an observed peak times 2 (a sampled use is not the peak; GOGC=100 headroom).
+        RV(recommendation.explanations) name the observation that raised a value.
+    type: dict
+    suboptions:
+      maintenance_oom_limit:
+        description: Highest memory limit at which a maintenance Job pod was OOMKilled, a quantity such as V(512Mi).
+        type: raw
+      server_oom_limit:
+        description: Highest memory limit at which the velero server container was OOMKilled.
+        type: raw
+      node_agent_oom_limit:
+        description: Highest memory limit at which a node-agent container was OOMKilled.
+        type: raw
+      server_peak_memory:
+        description: Highest memory use of the velero server seen, for example from the metrics API.
+        type: raw
+      maintenance_peak_memory:
+        description: Highest memory use of a maintenance Job pod seen.
+        type: raw
+      maintenance_failures:
+        description: Failed maintenance runs in the BackupRepositories' C(status.recentMaintenance).
+        type: int
+      evidence:
+        description: Where each figure came from; echoed in explanations and the report, not used in arithmetic.
+        type: list
+        elements: str
 notes:
   - The model is documented, with the source of every constant, in C(docs/sizing-model.md) in the collection.
   - The same computation is available to other plugins as C(recommend()) in C(plugins/module_utils/_recommend.py).

@@ -73,7 +73,7 @@ def test_no_aggregated_discovery_on_the_cluster_means_legacy_everywhere() -> Non
 def test_request_breakdown_adds_up() -> None:
     counts = api.count_requests(release("1.14.0"), shape(), 500)
     parts = counts.as_dict()
-    assert parts["additional_gets"] == math.ceil(6_000 * api.ADDITIONAL_GETS_PER_POD) + 40 * api.ADDITIONAL_GETS_PER_VOLUME
+    assert parts["additional_gets"] == 40 * api.ADDITIONAL_GETS_PER_VOLUME
     assert parts["volume_requests"] == 40 * api.SERVER_REQUESTS_PER_VOLUME
     assert parts["namespace_list"] == 1
     assert parts["server_total"] + parts["plugin_total"] == parts["total"]
