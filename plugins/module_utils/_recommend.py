@@ -323,12 +323,15 @@ def _repositories(inp: SizingInputs, shape: api.ClusterShape, notes: _Notes) -> 
     typical = None
     if count is not None and count > 1 and data["largest_repository_bytes"] is not None:
         # The second-largest repository holds at most what the largest holds and at most all the rest, in bytes.
-        # Its files are not "all files minus the largest's": data.largest_repository_files may be an upper bound,
-        # and a subtraction would hand the rest of the fleet too few files. Take a safe share instead: at most
-        # data.files and at most one file per 64 KiB of its own bytes (a dense repository).
+        # Its files are never "all files minus an upper bound for the largest's" (that handed a 1 TB repository of a
+        # 2 TB / 5M-file fleet almost no files). Unless both counts are given (then the rest is exact), take a safe
+        # share: at most data.files and at most one file per 64 KiB of its own bytes (a dense repository).
         second_bytes = min(largest_bytes, total_bytes - largest_bytes)
         if files is None:
             second_files = km.files_for(second_bytes, None)
+        elif data["largest_repository_files"] is not None:
+            # Both counts given: the others hold exactly the rest.
+            second_files = min(total_files - largest_files, km.dense_files_bound(second_bytes))
         else:
             second_files = min(total_files, km.dense_files_bound(second_bytes))
         typical = repo(second_bytes, second_files)
@@ -473,6 +476,13 @@ def _maintenance(inp: SizingInputs, repos: _Repos, cache_limit_mb: int,
     floor = _observed_floor(inp.observed, "maintenance_oom_limit", "maintenance_peak_memory", "a maintenance Job")
     node_memory = inp.cluster["node_memory"]
     node_policy = inp.policy["node_memory_policy"] or "cap"
+    if inp.policy["node_memory_policy"] is None:
+        notes.assume("policy.node_memory_policy not set: cap, a maintenance limit above cluster.node_memory is capped "
+                     "at it with a warning.")
+    missing = [f"observed.{key}" for key, value in inp.observed.items() if value is None]
+    if missing:
+        notes.assume(f"{', '.join(missing)} not given: nothing observed in this cluster raises the model's values "
+                     f"(tune.yml with live facts passes what cluster_facts found).")
     if node_memory is None:
         notes.assume("cluster.node_memory unknown: maintenance Jobs are not checked against the nodes' allocatable "
                      "memory; a limit above every node's would leave the Job Pending or OOMKilled by the node.")

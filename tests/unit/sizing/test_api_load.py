@@ -125,7 +125,7 @@ def test_round_qps(needed: float, rounded: float) -> None:
 
 def test_needed_qps_meets_the_target_and_is_minimal() -> None:
     rel = release("1.15.0")
-    counts = api.count_requests(rel, shape(objects=400_000, pods=50_000), 500)
+    counts = api.count_requests(rel, shape(objects=2_000_000, pods=50_000, volumes=2_000), 500)
     qps = api.needed_qps(rel, counts, 60, 5000)
     assert qps is not None and qps > rel.default_client_qps
     assert api.api_seconds(rel, counts, qps, api.burst_for(rel, qps)) <= 60 + 1e-9

@@ -91,10 +91,13 @@ def test_founding_case_1_14_763gb_2438_index_blobs() -> None:
     rec = recommend(FOUNDING)
     pod = rec["maintenance"]["pod_resources"]
     assert rec["maintenance"]["mechanism"] == "server-flags"
-    assert pod["memoryLimit"] == "8Gi"
-    assert 4 * GiB <= parse_memory(pod["memoryRequest"], "r") <= 5 * GiB
+    # 735 B/entry is a whole-process peak (not doubled); the limit is the high end, widened for assumed files.
+    assert 6 * GiB <= parse_memory(pod["memoryLimit"], "l") <= 8 * GiB
+    assert 3.5 * GiB <= parse_memory(pod["memoryRequest"], "r") <= 5 * GiB
     assert set(pod) == {"cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"}
-    assert 7 * GiB < rec["predicted"]["maintenance_peak_memory_bytes"] <= 8 * GiB
+    assert 3.5 * GiB < rec["predicted"]["maintenance_peak_memory_bytes"] <= 5 * GiB
+    memory_range = rec["predicted"]["maintenance_peak_memory_range"]
+    assert memory_range["low"] < memory_range["expected"] < memory_range["high"] <= parse_memory(pod["memoryLimit"], "l")
     explanation = rec["explanations"]["maintenance.pod_resources.memoryRequest"]
     assert "2438 index blobs" in explanation and "735 B" in explanation
     warnings = "\n".join(rec["warnings"])
@@ -117,12 +120,12 @@ def test_founding_case_without_backlog_needs_less() -> None:
             < recommend(FOUNDING)["predicted"]["maintenance_peak_memory_bytes"])
 
 
-def test_few_hundred_1gb_files_need_a_few_hundred_mi() -> None:
+def test_few_hundred_1gb_files_need_only_the_fixed_cost() -> None:
+    """A small repository still needs more than 512Mi (M17): the parallel content rewrite is a fixed cost."""
     rec = recommend(LARGE_FILES)
     pod = rec["maintenance"]["pod_resources"]
-    assert parse_memory(pod["memoryLimit"], "l") <= 512 * MiB
-    assert parse_memory(pod["memoryRequest"], "r") <= 512 * MiB
-    assert rec["predicted"]["maintenance_peak_memory_bytes"] < 512 * MiB
+    assert 2 * GiB <= parse_memory(pod["memoryLimit"], "l") <= 3 * GiB
+    assert "content rewrite" in rec["explanations"]["maintenance.pod_resources.memoryLimit"]
     assert rec["node_agent"]["resources"] is None
 
 
@@ -168,9 +171,10 @@ def test_small_cluster_keeps_velero_defaults(version: str, qps: float, burst: in
 
 def test_large_cluster_lands_where_practitioners_go() -> None:
     rec = recommend(LARGE_CLUSTER)
-    assert 200 <= rec["server"]["client_qps"] <= 300
+    # Without the unsourced 0.5 GET per pod, 100 000 objects fit the 60 s target at Velero 1.15's default 100 QPS.
+    assert rec["server"]["client_qps"] == 100
     assert rec["server"]["client_burst"] >= rec["server"]["client_qps"]
-    assert rec["predicted"]["throttle_seconds_recommended"] < rec["predicted"]["throttle_seconds_default"]
+    assert rec["predicted"]["throttle_seconds_recommended"] <= rec["predicted"]["throttle_seconds_default"]
     assert rec["predicted"]["api_seconds_recommended"] <= 60
 
 
