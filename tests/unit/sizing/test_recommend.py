@@ -428,3 +428,62 @@ def test_in_server_releases_never_speak_of_maintenance_jobs() -> None:
              if "Velero 1.14+ runs it as a Job" not in line]  # the upgrade advice may name Jobs
     assert not [line for line in lines if "Job" in line]
     assert any("the velero server, which runs it, may be OOMKilled" in w for w in rec["warnings"])
+
+
+# --- sizing v2: what the cluster showed, node memory, ranges ---------------------------------
+
+def test_observed_oom_raises_the_limit_above_it_and_says_why() -> None:
+    inputs = copy.deepcopy(LARGE_FILES)
+    inputs["observed"] = {"maintenance_oom_limit": "4Gi", "server_oom_limit": "1Gi", "node_agent_oom_limit": "2Gi",
+                          "evidence": ["pod velero/m-1 OOMKilled at 4Gi"]}
+    rec = recommend(inputs)
+    assert parse_memory(rec["maintenance"]["pod_resources"]["memoryLimit"], "l") >= 6 * GiB
+    assert parse_memory(rec["server"]["resources"]["limits"]["memory"], "l") >= 1.5 * GiB
+    assert parse_memory(rec["node_agent"]["resources"]["limits"]["memory"], "l") >= 3 * GiB
+    explanation = rec["explanations"]["maintenance.pod_resources.memoryLimit"]
+    assert "observed.maintenance_oom_limit" in explanation and "pod velero/m-1" in explanation
+    assert rec["observed"]["maintenance_oom_limit"] == 4 * GiB
+
+
+def test_observed_oom_beats_a_lower_policy_cap() -> None:
+    inputs = copy.deepcopy(LARGE_FILES)
+    inputs["policy"] = {"max_maintenance_memory": "1Gi"}
+    inputs["observed"] = {"maintenance_oom_limit": "1Gi"}
+    rec = recommend(inputs)
+    assert parse_memory(rec["maintenance"]["pod_resources"]["memoryLimit"], "l") > GiB
+
+
+def test_job_no_node_can_hold_is_capped_or_fails() -> None:
+    inputs = copy.deepcopy(FOUNDING)
+    inputs["cluster"]["node_memory"] = "4Gi"
+    rec = recommend(inputs)
+    assert rec["maintenance"]["pod_resources"]["memoryLimit"] == "4Gi"
+    assert any("no node can hold it" in w and "loadAffinity" in w for w in rec["warnings"])
+    inputs["policy"] = {"node_memory_policy": "fail"}
+    with pytest.raises(ValueError, match="cluster.node_memory"):
+        recommend(inputs)
+
+
+def test_server_connects_repositories_only_on_1_14_to_1_17() -> None:
+    big = copy.deepcopy(LARGE_CLUSTER)
+    limits = {version: parse_memory(recommend(with_version(big, version))["server"]["resources"]["limits"]["memory"], "l")
+              for version in ("1.15.0", "1.17.0", "1.18.0")}
+    assert limits["1.15.0"] > limits["1.18.0"] and limits["1.17.0"] > limits["1.18.0"]
+
+
+def test_second_largest_repository_is_covered_by_the_global_entry() -> None:
+    """2 TB, 5M files, 10 repositories, largest 1 TB: the global entry sizes a 1 TB / 5M-file repository."""
+    inputs = {"velero_version": "1.16.0", "cluster": {"namespaces": 10, "objects": 2000, "resource_types": 100},
+              "data": {"volume_bytes": "2TB", "files": 5_000_000, "repositories": 10, "largest_repository_bytes": "1TB",
+                       "largest_repository_key": "big-default-kopia"}}
+    rec = recommend(inputs)
+    alone = recommend({**inputs, "data": {"volume_bytes": "1TB", "files": 5_000_000, "repositories": 1}})
+    assert rec["maintenance"]["pod_resources"]["memoryLimit"] == alone["maintenance"]["pod_resources"]["memoryLimit"]
+
+
+def test_bucket_objects_as_files_are_questioned() -> None:
+    inputs = {"velero_version": "1.16.0", "cluster": {"namespaces": 10, "objects": 2000, "resource_types": 100},
+              "data": {"volume_bytes": "850GB", "files": 38_723, "repositories": 1}}
+    rec = recommend(inputs)
+    assert any("bucket's object count" in w for w in rec["warnings"])
+    assert rec["predicted"]["maintenance_contents"] >= 850 * 10**9 // (8 * 2**20)
