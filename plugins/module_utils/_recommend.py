@@ -522,7 +522,7 @@ def _maintenance(inp: SizingInputs, repos: _Repos, cache_limit_mb: int,
         dominates = largest.estimate.peak_bytes > DOMINANCE_FACTOR * typical.estimate.peak_bytes
         if dominates and repos.key is not None:
             global_size, global_shape = typical, repos.typical
-            what = "every other repository (at most the largest, at most all the rest)"
+            what = "every other repository (the second-largest: its own bytes and a safe share of the files)"
             overrides[repos.key] = {"pod_resources": largest.resources()}
             _explain_pod(notes, f"maintenance.repositories.{repos.key}.pod_resources", rel, repos.largest, largest,
                          f"largest repository {repos.key}", cap)

@@ -62,7 +62,7 @@ def test_more_never_lowers_a_recommendation(inputs: dict[str, t.Any], field: tup
         inputs.setdefault(section, {})
         data = inputs["data"]
         before_value = (max(data.get("largest_repository_files") or 0, data.get("largest_volume_files") or 0)
-                        if key == "files" else 64 * 2**20 if section == "observed" else 1)
+                        if key == "files" else 64 * 2**20 if key.endswith(("_limit", "_memory")) else 1)
         inputs[section][key] = before_value
     grown = copy.deepcopy(inputs)
     grown[section][key] = min(upper, max(before_value + step, int(before_value * factor)))
