@@ -12,7 +12,7 @@ import typing as t
 import jsonschema
 import pytest
 
-from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import GiB, MiB, parse_memory
+from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import GiB, parse_memory
 from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
 from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import FIELDS
 from unit.sizing.sizing_strategies import (FOUNDING, LARGE_CLUSTER, LARGE_FILES, RECOMMENDATION_SCHEMA, SMALL,
