@@ -86,7 +86,9 @@ options:
           - Allocatable memory of the smallest node that runs the node-agent, a Kubernetes quantity such as V(64Gi) or
             whole bytes (1Gi to 64Ti).
           - A warning says when the node-agent's memory request, reserved on every node, exceeds 25% of it. Unknown
-            means V(16Gi).
+            means V(16Gi) for that check.
+          - A maintenance Job whose memory limit exceeds it is capped or fails as O(policy.node_memory_policy) says;
+            unknown means the Jobs are not checked against the nodes (an assumption says so).
         type: raw
       pods:
         description: Pods in backup scope, 0 to 10000000. Unknown means one pod per eight API objects.
@@ -341,7 +343,7 @@ recommendation:
               C(memoryLimit) (V(0) means unbounded); C(ephemeralStorageRequest) and C(ephemeralStorageLimit) from
               Velero 1.18.1.
           type: dict
-          sample: {"cpuRequest": "1", "cpuLimit": "2", "memoryRequest": "4608Mi", "memoryLimit": "8Gi"}
+          sample: {"cpuRequest": "1", "cpuLimit": "2", "memoryRequest": "4608Mi", "memoryLimit": "6656Mi"}
         keep_latest_jobs:
           description: Finished maintenance Jobs to keep per repository.
           type: int
@@ -426,12 +428,30 @@ recommendation:
         maintenance_peak_memory:
           description: The same, readable.
           type: str
-          sample: 7.8Gi
+          sample: 4.2Gi
+        maintenance_peak_memory_range:
+          description:
+            - Low, expected and high modeled peak of the largest repository's maintenance, in bytes. The maintenance
+              memory limits are set at the high end; the explanation names the assumed inputs that widened it.
+          type: dict
+          sample: {"low": 3411343766, "expected": 4548458354, "high": 6822687531}
+        server_peak_memory_range:
+          description:
+            - Low, expected and high modeled peak of the velero server during a backup (with repository connections
+              on Velero 1.14-1.17, in-server maintenance on 1.12-1.13), in bytes. The server limit is at the high end.
+          type: dict
+          sample: {"low": 174391296, "expected": 1400878080, "high": 1987874816}
         api_time_curve:
           description: Modeled API time of a whole-cluster backup over a range of QPS, for a chart.
           type: list
           elements: dict
           sample: [{"qps": 100.0, "burst": 100, "seconds": 43.48}, {"qps": 200.0, "burst": 300, "seconds": 35.75}]
+    observed:
+      description:
+        - The O(observed) input as the model used it, sizes in bytes, unobserved keys left out; reports show it next
+          to the recommended values.
+      type: dict
+      sample: {"maintenance_oom_limit": 536870912, "evidence": ["pod velero/repo-maintain-1 OOMKilled, limit 512Mi"]}
 """
 
 from ansible.module_utils import basic
