@@ -438,7 +438,8 @@ recommendation:
         server_peak_memory_range:
           description:
             - Low, expected and high modeled peak of the velero server during a backup (with repository connections
-              on Velero 1.14-1.17, in-server maintenance on 1.12-1.13), in bytes. The server limit is at the high end.
+              on Velero 1.14-1.17, maintenance inside the server on 1.12 and 1.13), in bytes. The server limit is at
+              the high end.
           type: dict
           sample: {"low": 174391296, "expected": 1400878080, "high": 1987874816}
         api_time_curve:
