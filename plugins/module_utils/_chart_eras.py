@@ -112,6 +112,9 @@ class ChartEra:
     # Chart 10.1.x renders the legacy requests/limits/latestJobsCount flags only while repositoryConfigData.global
     # and .repositories are empty (templates/deployment.yaml `if ... else`): once we set global, they are dropped.
     legacy_maintenance_keys_dropped: bool = False
+    # Chart 11.0.0+ names the server Deployment `velero` (helm-charts PR #709); before, `<release>-velero` unless
+    # the release name contains "velero". Velero 1.14+ builds maintenance Jobs from the Deployment named `velero`.
+    deployment_named_velero: bool = False
 
     @property
     def id(self) -> str:
@@ -200,11 +203,12 @@ ERAS: tuple[ChartEra, ...] = (
              per_repository="config-data", node_agent_config="config-map", legacy_maintenance_keys_dropped=True),
     # Velero 1.17: maintenance flags removed; the chart fails on the legacy keys; keepLatest in the ConfigMap.
     ChartEra("11.0.0", "11.4.0", 17, "values-11.4.0.yaml", maintenance="config-data", keep_latest="key",
-             per_repository="config-data", node_agent_config="config-map", legacy_maintenance_keys_fail=True),
+             per_repository="config-data", node_agent_config="config-map", legacy_maintenance_keys_fail=True,
+             deployment_named_velero=True),
     # Velero 1.18: the node-agent also takes --backup-repository-configmap.
     ChartEra("12.0.0", "12.1.0", 18, "values-12.1.0.yaml", maintenance="config-data", keep_latest="key",
              per_repository="config-data", node_agent_config="config-map", legacy_maintenance_keys_fail=True,
-             node_agent_backup_repository_flag=True),
+             node_agent_backup_repository_flag=True, deployment_named_velero=True),
 )
 
 
@@ -309,6 +313,31 @@ def chart_era(chart_version: t.Any, velero_version: t.Any = None, *,
                 f"{describe_charts_for(wanted.version[1])}. Fix {chart_field} (or {velero_field}) to the pair "
                 f"the cluster runs")
     return era
+
+
+def describe_chart_ranges(matches: t.Callable[[ChartEra], bool]) -> str:
+    """The chart releases of the eras that match, as text ("7.1.4 to 7.2.2", "10.1.0 and later"); "" if none.
+
+    Advice that names chart versions (repo_maintenance's actions) is made here from the table, so it follows
+    a new era without edits. A range that reaches the newest era is open-ended: newer charts of the newest
+    major are assumed to behave like it.
+    """
+    ranges: list[list[str]] = []
+    previous_matched = False
+    for era in ERAS:
+        if matches(era):
+            if previous_matched:
+                ranges[-1][1] = era.last
+            else:
+                ranges.append([era.first, era.last])
+        previous_matched = matches(era)
+    texts = []
+    for first, last in ranges:
+        if last == ERAS[-1].last:
+            texts.append(f"{first} and later")
+        else:
+            texts.append(first if first == last else f"{first} to {last}")
+    return ", ".join(texts)
 
 
 def era_by_id(era_id: str) -> ChartEra:
