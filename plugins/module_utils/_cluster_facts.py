@@ -22,7 +22,7 @@ import math
 import re
 import typing as t
 
-from ._fields import string_list
+from ._fields import nested_get, string_list
 from ._quantity import parse_cpu_millicores, parse_duration, parse_memory
 from ._velero_server import (
     config_key,
@@ -34,7 +34,7 @@ from ._velero_server import (
 )
 
 if t.TYPE_CHECKING:  # pragma: no cover
-    from ._kube import APIResource
+    from ._kube_discovery import APIResource
 
 # item_collector.go cohabitatingResources(): the same objects served by two groups are listed once.
 COHABITATING_RESOURCES: dict[str, tuple[str, str]] = {
@@ -647,21 +647,12 @@ def _same(current: t.Any, recommended: t.Any, key: str = "") -> bool:
     return current == recommended
 
 
-def _lookup(document: t.Mapping[str, t.Any], dotted: str) -> t.Any:
-    node: t.Any = document
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def _recommended_paths(recommendation: t.Mapping[str, t.Any]) -> list[str]:
     paths = ["server.client_qps", "server.client_burst", "server.client_page_size", "server.resources",
              "maintenance.pod_resources", "maintenance.keep_latest_jobs", "maintenance.frequency",
              "repository.cache_limit_mb", "repository.full_maintenance_interval",
              "node_agent.resources", "node_agent.pod_resources", "node_agent.load_concurrency"]
-    repositories = _lookup(recommendation, "maintenance.repositories") or {}
+    repositories = nested_get(recommendation, "maintenance.repositories") or {}
     if isinstance(repositories, dict):
         paths += [f"maintenance.repositories.{key}.pod_resources" for key in sorted(repositories)]
     return paths
@@ -701,7 +692,7 @@ def drift(current: t.Mapping[str, t.Mapping[str, t.Any]], recommendation: t.Mapp
     defaults = {path: _flat_lookup(flat_defaults, path) for path in _recommended_paths(recommendation)}
     result = []
     for path in _recommended_paths(recommendation):
-        recommended = _lookup(recommendation, path)
+        recommended = nested_get(recommendation, path)
         if recommended is None:
             continue
         entry = current.get(path)

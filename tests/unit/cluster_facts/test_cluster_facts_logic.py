@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _cluster_facts as f
-from ansible_collections.velero_ops.tuning.plugins.module_utils._kube import APIResource
+from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_discovery import APIResource
 from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import distinct_versions, release
 from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import validate
 from ansible_collections.velero_ops.tuning.plugins.module_utils._velero_server import parse_flags

@@ -14,6 +14,7 @@ import pytest
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _chart_eras as eras
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values as hv
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _values_schema as values_schema
 
 import schema_gen  # noqa: E402  (tools/, put on sys.path by conftest)
 from conftest import make_recommendation, real_values, velero_values_dir  # noqa: E402
@@ -72,9 +73,9 @@ def test_schemas_are_generated_from_the_real_values_files(values_dir):
 @pytest.mark.parametrize("era_id", ERA_IDS)
 def test_schema_is_valid_and_accepts_the_charts_own_defaults(era_id, values_dir):
     era = eras.era_by_id(era_id)
-    schema = hv.load_schema(era)
+    schema = values_schema.load_schema(era)
     jsonschema.Draft202012Validator.check_schema(schema)
-    hv.validate_values(real_values(era), era)
+    values_schema.validate_values(real_values(era), era)
 
 
 @pytest.mark.parametrize("era_id", ERA_IDS)
@@ -120,7 +121,7 @@ def test_legacy_maintenance_keys_are_never_emitted_from_chart_11(era_id):
 def _reject(era_id: str, values: dict[str, t.Any]) -> str:
     era = eras.era_by_id(era_id)
     with pytest.raises(ValueError) as error:
-        hv.validate_values(values, era, user_values=values)
+        values_schema.validate_values(values, era, user_values=values)
     return str(error.value)
 
 
@@ -156,8 +157,8 @@ def test_maintenance_keys_before_chart_7_1_2_are_rejected():
 def test_maintenance_requests_that_break_chart_7_1_2_and_7_1_3_are_rejected(era_id):
     message = _reject(era_id, {"configuration": {"repositoryMaintenanceJob": {"requests": {"cpu": "1"}}}})
     assert "fail to render with repositoryMaintenanceJob.requests.cpu/memory" in message
-    hv.validate_values({"configuration": {"repositoryMaintenanceJob": {"limits": {"memory": "1Gi"}}}},
-                       eras.era_by_id(era_id))
+    values_schema.validate_values({"configuration": {"repositoryMaintenanceJob": {"limits": {"memory": "1Gi"}}}},
+                                  eras.era_by_id(era_id))
 
 
 @pytest.mark.parametrize("era_id, values, expected", [
@@ -197,21 +198,21 @@ def test_types_as_the_chart_and_velero_expect(era_id, values, expected):
     {"configuration": {"clientQPS": 12.5, "clientBurst": "1000000", "clientPageSize": None}},
 ])
 def test_legitimate_values_pass(values):
-    hv.validate_values(values, eras.era_by_id("12.0.0-12.1.0"))
+    values_schema.validate_values(values, eras.era_by_id("12.0.0-12.1.0"))
 
 
 def test_unchecked_keys_skip_the_schema():
     era = eras.era_by_id("12.0.0-12.1.0")
     values = {"configuration": {"someFutureFlag": True}}
     with pytest.raises(ValueError):
-        hv.validate_values(values, era)
-    hv.validate_values(values, era, unchecked=["configuration.someFutureFlag"])
+        values_schema.validate_values(values, era)
+    values_schema.validate_values(values, era, unchecked=["configuration.someFutureFlag"])
     assert values == {"configuration": {"someFutureFlag": True}}  # not modified
 
 
 def test_known_paths_and_commented_keys():
-    schema = hv.load_schema(eras.era_by_id("12.0.0-12.1.0"))
-    paths = hv.known_paths(schema)
+    schema = values_schema.load_schema(eras.era_by_id("12.0.0-12.1.0"))
+    paths = values_schema.known_paths(schema)
     assert {"configuration.clientQPS", "image.digest", "nodeAgent.resources.requests",
             "configuration.repositoryMaintenanceJob.repositoryConfigData.global.podResources"} <= set(paths)
     text = "image:\n  tag: v1\n  # digest:\nresources: {}\n# requests:\n#   cpu: 1\n\n# Eg:\n# ref: https://x\n"

@@ -299,7 +299,8 @@ def test_restore_patch_is_the_restore_body_while_the_trigger_value_is_in_place()
 
 def test_an_undo_that_never_read_the_original_restores_nothing() -> None:
     """The trigger's first read failed, so nothing was written: a user's own 1m frequency must stay."""
-    from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_run import MaintenanceRunner, Undo
+    from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_journal import Undo
+    from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_run import MaintenanceRunner
 
     class Client:
         def __init__(self) -> None:
@@ -314,9 +315,9 @@ def test_an_undo_that_never_read_the_original_restores_nothing() -> None:
 
     client = Client()
     runner = MaintenanceRunner(client, m.parse_options({"trigger": "frequency"}))
-    runner._undo.append(Undo("payments-default-kopia", "frequency"))
-    runner._restore()
-    assert client.patches == [] and runner.report["unrestored"] == [] and runner._undo == []
+    runner.journal.pending.append(Undo("payments-default-kopia", "frequency"))
+    runner.journal.restore()
+    assert client.patches == [] and runner.report["unrestored"] == [] and runner.journal.pending == []
 
 
 def status(**fields) -> dict:
