@@ -292,9 +292,13 @@ def _unknown_chart_message(chart: str, field: str) -> str:
             f"set {field} to the chart version the cluster runs (helm list -n <namespace>)")
 
 
-def chart_era(chart_version: t.Any, velero_version: t.Any = None, *,
-              chart_field: str = "velero_chart_version", velero_field: str = "velero_version") -> ChartEra:
+def chart_era(chart_version: t.Any, velero_version: t.Any = None, *, strict: bool = False,
+              chart_field: str = "velero_chart_version", velero_field: str = "velero_version",
+              strict_field: str = "velero_chart_strict") -> ChartEra:
     """The era row of ``chart_version``; with ``velero_version``, check that the chart ships that Velero minor.
+
+    ``strict`` (``strict_field``): refuse chart releases this collection does not know; every unknown release is
+    refused today either way.
 
     Raises ``ValueError`` naming the field to fix: unknown chart release, a chart whose Velero is not
     supported (5.0.x ships 1.11), or a Velero minor the chart does not ship (which charts do).

@@ -58,11 +58,11 @@ def defaults_for_chart(recommendation: t.Mapping[str, t.Any], era: eras.ChartEra
 def render_values(recommendation: t.Mapping[str, t.Any], chart_version: t.Any, *, velero_version: t.Any = None,
                   overrides: t.Any = None, overrides_source: str | None = None, release_name: str = "velero",
                   user_wins: t.Any = False, unchecked_keys: t.Iterable[str] = (),
-                  cluster_name: str | None = None) -> dict[str, t.Any]:
+                  cluster_name: str | None = None, chart_strict: bool = False) -> dict[str, t.Any]:
     """Recommendation -> merged, validated values and their YAML text, plus what the report needs."""
     velero_version = velero_version or recommendation.get("velero_version")
     check_release_name(release_name)
-    era = eras.chart_era(chart_version, velero_version)
+    era = eras.chart_era(chart_version, velero_version, strict=chart_strict)
     chart = eras.parse_chart_version(chart_version)
     user_values = load_overrides(overrides, source=overrides_source)
     wins = UserWins(user_wins)

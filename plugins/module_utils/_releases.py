@@ -355,7 +355,8 @@ def supported_minors() -> list[int]:
 
 def known_versions() -> list[str]:
     """Every known release, oldest first (1.12.0 .. the newest known patch of the newest minor)."""
-    return ["1.%d.%d" % (minor, patch) for minor in sorted(_MINORS) for patch in range(_MINORS[minor].newest_known_patch + 1)]
+    return ["1.%d.%d" % (minor, patch) for minor in sorted(_MINORS)
+            for patch in range(_MINORS[minor].newest_known_patch + 1)]
 
 
 def distinct_versions() -> list[str]:
