@@ -370,5 +370,21 @@ def distinct_versions() -> list[str]:
     return chosen
 
 
+def known_patches_where(minor: int, fact: str, value: t.Any) -> list[str]:
+    """Known releases of ``minor`` whose ``fact`` has ``value`` (for advice such as "upgrade to ..."), oldest first."""
+    return [version for version in known_versions() if parse_version(version)[1] == minor
+            and getattr(release(version).facts, fact) == value]
+
+
+def per_namespace_listing_advice(rel: VeleroRelease) -> str:
+    """What to do about per-namespace listing on ``rel``, from the table: the next patch that lists across
+    namespaces again, else the patches that do."""
+    across = known_patches_where(rel.version[1], "per_namespace_listing", False)
+    later = [version for version in across if parse_version(version) > rel.version]
+    if later:
+        return f"Velero {later[0]} lists each kind once across namespaces again: upgrade to it"
+    return f"{', '.join(across)} list{'s' if len(across) == 1 else ''} each kind cluster-wide"
+
+
 def newest_known_version() -> str:
     return "1.%d.%d" % (NEWEST_MINOR, _MINORS[NEWEST_MINOR].newest_known_patch)

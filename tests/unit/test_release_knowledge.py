@@ -203,3 +203,15 @@ def test_chart_advice_ranges_come_from_the_era_table():
     assert eras.describe_chart_ranges(lambda era: era.maintenance == "config-data") == "10.1.0 and later"
     assert eras.describe_chart_ranges(lambda era: era.deployment_named_velero) == "11.0.0 and later"
     assert eras.describe_chart_ranges(lambda era: False) == ""
+
+
+def test_per_namespace_listing_advice_comes_from_the_table():
+    for version in releases.known_versions():
+        rel = releases.release(version)
+        if not rel.per_namespace_listing:
+            continue
+        advice = releases.per_namespace_listing_advice(rel)
+        across = releases.known_patches_where(rel.version[1], "per_namespace_listing", False)
+        later = [v for v in across if releases.parse_version(v) > rel.version]
+        assert (f"Velero {later[0]} lists each kind once across namespaces again" in advice) if later else \
+            all(v in advice for v in across), (version, advice)
