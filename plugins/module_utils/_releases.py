@@ -102,7 +102,8 @@ _V1_16 = dataclasses.replace(_V1_15, minor=16, newest_known_patch=2, kopia_versi
                              recent_maintenance_status=True)
 _V1_17 = dataclasses.replace(_V1_16, minor=17, newest_known_patch=1, maintenance_server_flags=False,
                              kopia_version="0.21.1", gc_sets_on_heap=False, default_uploader="kopia")
-_V1_18 = dataclasses.replace(_V1_17, minor=18, newest_known_patch=1, kopia_version="0.22.3",
+# 1.18.2 (2026-06-24) and 1.18.3 keep the kopia fork of 1.18.0 (go.mod replace d946b1e75197, kopia 0.22.3).
+_V1_18 = dataclasses.replace(_V1_17, minor=18, newest_known_patch=3, kopia_version="0.22.3",
                              load_affinity_first_only=True)
 _MINORS: dict[int, Minor] = {facts.minor: facts for facts in (_V1_12, _V1_13, _V1_14, _V1_15, _V1_16, _V1_17, _V1_18)}
 
@@ -112,6 +113,8 @@ _PATCH_CHANGES: dict[tuple[int, int], dict[str, t.Any]] = {
     # PR #9587 expands the "*" namespace wildcard: one LIST per namespaced type per namespace;
     # PR #9596 adds podResources.ephemeralStorage{Request,Limit}.
     (18, 1): {"per_namespace_listing": True, "ephemeral_storage_fields": True},
+    # PR #9870 (fixes #9869, CHANGELOG-1.18 v1.18.2) restores one LIST per type across namespaces for "*".
+    (18, 2): {"per_namespace_listing": False},
 }
 
 # The supported range, derived from the table: every message and pattern that names it uses these.
