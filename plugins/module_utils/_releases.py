@@ -67,6 +67,9 @@ class Minor:
     default_uploader: str
     # Maintenance Jobs use only the first loadAffinity entry of the maintenance ConfigMap (1.18, PR #9494).
     load_affinity_first_only: bool = False
+    # The BackupRepository controller connects to repositories inside the server process, loading their index
+    # (velero #8886, #9193), in 1.14-1.17; 1.18 stopped it (PR #9291); 1.12-1.13 run maintenance in the server.
+    server_connects_repositories: bool = False
     # Patch-level facts: set per patch release in _PATCH_CHANGES, never by comparing version numbers.
     # A backup with includedNamespaces ["*"] lists each namespaced type once per namespace instead of once
     # across namespaces.
@@ -91,7 +94,7 @@ _V1_13 = dataclasses.replace(_V1_12, minor=13, newest_known_patch=2, kopia_versi
 _V1_14 = dataclasses.replace(_V1_13, minor=14, newest_known_patch=1, default_client_qps=100.0, default_client_burst=100,
                              maintenance_mechanism="server-flags", maintenance_server_flags=True,
                              kopia_version="0.17.0 (fork 20240417)", server_aggregated_discovery=True,
-                             node_agent_default_resources=False)
+                             node_agent_default_resources=False, server_connects_repositories=True)
 _V1_15 = dataclasses.replace(_V1_14, minor=15, newest_known_patch=2, plugins_inherit_server_flags=True,
                              maintenance_mechanism="configmap", maintenance_configmap=True,
                              kopia_version="0.17.0 (fork 20241016)", compaction_bytes_per_entry=340,
@@ -104,7 +107,7 @@ _V1_17 = dataclasses.replace(_V1_16, minor=17, newest_known_patch=1, maintenance
                              kopia_version="0.21.1", gc_sets_on_heap=False, default_uploader="kopia")
 # 1.18.2 (2026-06-24) and 1.18.3 keep the kopia fork of 1.18.0 (go.mod replace d946b1e75197, kopia 0.22.3).
 _V1_18 = dataclasses.replace(_V1_17, minor=18, newest_known_patch=3, kopia_version="0.22.3",
-                             load_affinity_first_only=True)
+                             load_affinity_first_only=True, server_connects_repositories=False)
 _MINORS: dict[int, Minor] = {facts.minor: facts for facts in (_V1_12, _V1_13, _V1_14, _V1_15, _V1_16, _V1_17, _V1_18)}
 
 # Facts a patch release changed, keyed by (minor, patch); later patches of the minor keep them until a later
