@@ -22,6 +22,7 @@ import contextlib
 import math
 import typing as t
 
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube_errors
 from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_errors import KubeAPIError, KubeNotFound
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_shapes import (
     check_list_page,
@@ -49,6 +50,11 @@ class DeadlineExceeded(KubeAPIError):
 
 class EndlessList(KubeAPIError):
     """A list that does not end: the same continue token again, or more pages than any real list has."""
+
+
+# A step that ran out of time, whether noticed here or by a client that keeps its own deadline (set_deadline).
+DEADLINE_ERRORS: tuple[type[BaseException], ...] = (DeadlineExceeded,) + tuple(
+    error for error in (getattr(_kube_errors, "KubeDeadlineExceeded", None),) if isinstance(error, type))
 
 
 class Deadline:
@@ -122,6 +128,8 @@ class MaintenanceAPI:
     def _bound(self, doing: str) -> None:
         self.deadline.check(doing)
         left = self.deadline.remaining()
+        if callable(getattr(self.client, "set_deadline", None)):
+            self.client.set_deadline(left)  # a client with its own deadline bounds its retries and waits by it too
         if hasattr(self.client, "request_timeout"):
             self.client.request_timeout = REQUEST_TIMEOUT_SECONDS if left is None else max(
                 MIN_REQUEST_TIMEOUT_SECONDS, min(REQUEST_TIMEOUT_SECONDS, left))

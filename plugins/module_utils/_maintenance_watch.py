@@ -15,7 +15,7 @@ import typing as t
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _maintenance as m
 from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import nested_get
 from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_errors import KubeAPIError, KubeForbidden, KubeNotFound
-from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_bounds import Deadline, DeadlineExceeded
+from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_bounds import DEADLINE_ERRORS, Deadline
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_context import RunContext, object_name
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_journal import UndoJournal
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_trigger import Trigger
@@ -53,7 +53,7 @@ class JobWatcher:
         try:
             with self.ctx.limit(self.ctx.options.timeout, f"maintenance attempt for {name}"):
                 return self._follow(repository, known_jobs, attempt, began)
-        except DeadlineExceeded as exc:
+        except DEADLINE_ERRORS as exc:
             attempt.update(outcome="timed_out", message=str(exc))
             attempt["duration_seconds"] = round(self.ctx.clock() - began, 3)
             self.ctx.progress(name, str(exc))
@@ -170,7 +170,7 @@ class JobWatcher:
         if state.pod_name:
             try:
                 findings = m.parse_maintenance_log(self.ctx.api.pod_log(state.pod_name, LOG_TAIL_LINES))
-            except DeadlineExceeded:
+            except DEADLINE_ERRORS:
                 raise
             except KubeForbidden as exc:
                 log_note = f" (log not read: {exc})"

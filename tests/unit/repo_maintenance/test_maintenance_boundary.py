@@ -248,3 +248,36 @@ def test_the_restore_reads_only_its_own_fields() -> None:
     with pytest.raises(MalformedObject, match=r"^BackupRepository velero/r: spec.maintenanceFrequency: expected a"):
         check_object("BackupRepository:restore", {"metadata": {"name": "r"}, "spec": {"maintenanceFrequency": 60}},
                      "velero")
+
+
+class RecordingClient:
+    """Only records what the boundary hands a client; the real client is exercised over HTTP in tests/integration."""
+
+    def __init__(self, pages: list) -> None:
+        self.pages = list(pages)
+        self.deadlines: list = []
+        self.request_timeout = 30.0
+        self.timeouts: list = []
+
+    def set_deadline(self, seconds) -> None:
+        self.deadlines.append(seconds)
+
+    def get(self, path, query=None):
+        self.timeouts.append(self.request_timeout)
+        return self.pages.pop(0)
+
+
+def test_the_boundary_hands_the_step_deadline_to_the_client_and_stops_repeated_tokens() -> None:
+    from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_bounds import EndlessList, MaintenanceAPI
+
+    fake = FakeTime()
+    deadline = Deadline(fake.clock, fake.sleep)
+    page = {"items": [], "metadata": {"continue": "same"}}
+    client = RecordingClient([page, page, page])
+    api = MaintenanceAPI(client, deadline, "velero")
+    with deadline.limit(5, "attempt"):
+        fake.now += 2
+        with pytest.raises(EndlessList, match="continue token it had already given"):
+            api.list("Job", "/apis/batch/v1/namespaces/velero/jobs")
+    assert client.deadlines == [3.0, 3.0] and client.timeouts == [3.0, 3.0]
+    assert len(client.pages) == 1  # two requests, not an endless loop
