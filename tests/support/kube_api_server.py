@@ -383,6 +383,12 @@ class KubeAPITestServer:
             self._faults.append(_Fault(method.upper(), re.compile(path_regex), status, times,
                                        dict(headers or {}), body, delay, apply))
 
+    def slow(self, method: str, path_regex: str, seconds: float, *, times: int | None = None) -> None:
+        """Wait ``seconds`` before handling the next ``times`` matching requests (``None`` = all), then answer
+        them normally from the state at that moment: a loaded API server, for ordering races."""
+        with self._lock:
+            self._faults.append(_Fault(method.upper(), re.compile(path_regex), -1, times, {}, None, seconds))
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -964,6 +970,9 @@ class _Handler(BaseHTTPRequestHandler):
         if token not in api.tokens:
             return self._send(401, status_body(401, "Unauthorized"))
         fault = api._take_fault(method, path)
+        if fault is not None and fault.status == -1:  # slow(): late, then a normal answer
+            time.sleep(fault.delay)
+            fault = None
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
