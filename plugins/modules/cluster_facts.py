@@ -508,6 +508,8 @@ def main() -> None:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=_kube.KUBERNETES_IMPORT_ERROR)
     if params["page_size"] < 1:
         module.fail_json(msg=f"page_size: expected an integer of at least 1, got {params['page_size']}")
+    if params["timeout"] < 0:
+        module.fail_json(msg=f"timeout: expected seconds >= 0 (0: no deadline), got {params['timeout']:g}")
     try:
         scope = Scope.from_options(params["include_namespaces"], params["exclude_namespaces"],
                                    params["exclude_resources"], params["include_cluster_resources"])
@@ -515,7 +517,7 @@ def main() -> None:
                                page_size=params["page_size"], velero_version=params["velero_version"],
                                policy=params["policy"])
         client = _kube.KubeClient(_kube.ConnectionOptions.from_params(params), max_retries=params["max_retries"],
-                                  request_timeout=params["request_timeout"])
+                                  request_timeout=params["request_timeout"], deadline=params["timeout"] or None)
     except ValueError as exc:  # KubeConfigError is a ValueError too
         module.fail_json(msg=str(exc))
     try:

@@ -109,7 +109,7 @@ def test_malformed_list_answer_is_an_error_not_a_crash(kube_server, tmp_path):
     facts = _gather(kube_server, tmp_path)
     assert facts["partial"] is True and facts["velero"]["backups"] is None
     [error] = [e for e in facts["errors"] if "backups.velero.io in namespace velero" in e["what"]]
-    assert "items: expected a list, got string 'abc'" in error["message"]
+    assert "list whose items is str 'abc', expected a list" in error["message"]
 
 
 # ------------------------------------------------------------------------------------------- item 10
@@ -231,3 +231,46 @@ def test_a_failing_metrics_api_is_noted_not_partial(kube_server, tmp_path):
     facts = _gather(kube_server, tmp_path)
     assert facts["partial"] is False
     assert any("metrics.k8s.io did not answer" in e["message"] for e in facts["errors"])
+
+
+# ------------------------------------------------------------------------------------------- item 1
+
+
+def test_a_repeated_continue_token_on_one_type_is_an_error_naming_it(kube_server, tmp_path):
+    vc.populate(kube_server)
+    kube_server.remaining_item_count = False  # with it, one page is enough to count
+    kube_server.repeat_continue(r"^/api/v1/configmaps$")
+    facts = _gather(kube_server, tmp_path)
+    assert facts["partial"] is True and "cluster.objects" in facts["lower_bounds"]
+    [error] = [e for e in facts["errors"] if e.get("resource") == "configmaps"]
+    assert 'the list of configmaps (API group "") at the cluster scope does not end' in error["message"]
+    assert len(kube_server.requests_matching("GET", "^/api/v1/configmaps$")) == 2
+
+
+def test_a_namespace_list_that_does_not_end_fails_the_facts(kube_server, tmp_path):
+    from ansible_collections.velero_ops.tuning.plugins.module_utils._facts_gather import FactsError
+
+    vc.populate(kube_server)
+    kube_server.repeat_continue(r"^/api/v1/namespaces$")
+    with pytest.raises(FactsError, match="listing namespaces failed.*namespaces .* does not end"):
+        _gather(kube_server, tmp_path)
+    assert len(kube_server.requests_matching("GET", "^/api/v1/namespaces$")) == 2
+
+
+@pytest.mark.slow
+def test_module_timeout_bounds_retry_after_and_endless_lists(kube_server, kubeconfig_path, module_runner):
+    import time
+
+    vc.populate(kube_server)
+    kube_server.remaining_item_count = False
+    kube_server.repeat_continue(r"^/api/v1/secrets$")  # 5,280 requests in 240 s before issue 13
+    kube_server.inject("GET", r"^/api/v1/namespaces/velero/pods$", 503, headers={"Retry-After": "60"}, times=None)
+    started = time.monotonic()
+    (result,) = module_runner.run({"kubeconfig": str(kubeconfig_path), "timeout": 20})
+    elapsed = time.monotonic() - started
+    assert result["failed"] is True, result
+    assert "GET /api/v1/namespaces/velero/pods" in result["msg"] and "Retry-After" in result["msg"]
+    assert "overall timeout of 20s" in result["msg"] and "Traceback" not in str(result)
+    assert elapsed < 60  # Retry-After 60 x 5 retries before issue 13
+    assert len(kube_server.requests_matching("GET", "^/api/v1/secrets$")) == 2
+    assert len(kube_server.requests_matching("GET", "^/api/v1/namespaces/velero/pods$")) == 1
