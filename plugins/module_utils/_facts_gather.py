@@ -30,8 +30,10 @@ import typing as t
 from . import _cluster_facts as facts
 from . import _observed
 from ._api_shapes import MalformedObject, check_object
+from ._kube import KubeClient
+from ._kube_discovery import APIResource
+from ._kube_errors import KubeAPIError, KubeForbidden, KubeUnauthorized, KubeUnavailable
 from ._quantity import GiB, format_memory
-from ._kube import APIResource, KubeAPIError, KubeClient, KubeForbidden, KubeUnauthorized, KubeUnavailable
 from ._releases import VeleroRelease
 from ._releases import release as lookup_release
 from ._velero_server import ServerDeployment, command_words, config_key, find_server_deployment, parse_flags
