@@ -263,7 +263,7 @@ def test_module_timeout_bounds_retry_after_and_endless_lists(kube_server, kubeco
 
     vc.populate(kube_server)
     kube_server.remaining_item_count = False
-    kube_server.repeat_continue(r"^/api/v1/secrets$")  # 5,280 requests in 240 s before issue 13
+    kube_server.repeat_continue(r"^/api/v1/pods$")  # 5,280 requests in 240 s before issue 13
     kube_server.inject("GET", r"^/api/v1/namespaces/velero/pods$", 503, headers={"Retry-After": "60"}, times=None)
     started = time.monotonic()
     (result,) = module_runner.run({"kubeconfig": str(kubeconfig_path), "timeout": 20})
@@ -272,5 +272,5 @@ def test_module_timeout_bounds_retry_after_and_endless_lists(kube_server, kubeco
     assert "GET /api/v1/namespaces/velero/pods" in result["msg"] and "Retry-After" in result["msg"]
     assert "overall timeout of 20s" in result["msg"] and "Traceback" not in str(result)
     assert elapsed < 60  # Retry-After 60 x 5 retries before issue 13
-    assert len(kube_server.requests_matching("GET", "^/api/v1/secrets$")) == 2
+    assert len(kube_server.requests_matching("GET", "^/api/v1/pods$")) == 2
     assert len(kube_server.requests_matching("GET", "^/api/v1/namespaces/velero/pods$")) == 1

@@ -29,8 +29,11 @@ def _b64(text: str) -> str:
 
 
 def _kubeconfig_with_key_data(server, path: Path) -> Path:
+    """The client writes key files only for an https server; the tests then reach the loopback server over
+    plain HTTP through the ``host`` option, which overrides the kubeconfig's server after loading."""
     server.write_kubeconfig(path)
     document = yaml.safe_load(path.read_text())
+    document["clusters"][0]["cluster"]["server"] = server.url.replace("http://", "https://")
     document["users"][0]["user"].update({"client-certificate-data": _b64(CERT_PEM), "client-key-data": _b64(KEY_PEM)})
     path.write_text(yaml.safe_dump(document))
     return path
@@ -43,7 +46,8 @@ def _key_files(directory: Path) -> list[Path]:
 def test_close_removes_the_key_file_on_success_and_failure(kube_server, tmp_path):
     kubeconfig = _kubeconfig_with_key_data(kube_server, tmp_path / "kc")
     for fail in (False, True):
-        client = _kube.KubeClient(_kube.ConnectionOptions(kubeconfig=str(kubeconfig)), max_retries=0)
+        client = _kube.KubeClient(_kube.ConnectionOptions(kubeconfig=str(kubeconfig), host=kube_server.url),
+                                  max_retries=0)
         files = set(client.key_files)
         assert files and all(os.path.exists(f) for f in files)
         assert any("PRIVATE KEY" in Path(f).read_text() for f in files)
@@ -73,7 +77,7 @@ def test_sigterm_mid_request_removes_the_key_file(tmp_path):
             import sys
             from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube
             from ansible_collections.velero_ops.tuning.plugins.module_utils._facts_gather import FactsRequest, gather
-            client = _kube.KubeClient(_kube.ConnectionOptions(kubeconfig={str(kubeconfig)!r}))
+            client = _kube.KubeClient(_kube.ConnectionOptions(kubeconfig={str(kubeconfig)!r}, host={server.url!r}))
             print("files", *sorted(client.key_files), flush=True)
             try:
                 gather(client, FactsRequest())
