@@ -434,7 +434,6 @@ class Gatherer:
             return False
         return True
 
-
     # -- what the cluster says about memory (issue 9, "Learn from the cluster itself") ---------------------
 
     def nodes(self) -> tuple[int | None, int | None, str]:

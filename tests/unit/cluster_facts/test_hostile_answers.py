@@ -144,8 +144,8 @@ def test_ooms_per_role_keep_the_highest_limit_with_evidence():
         obs.add_pod(_pod(job, [_container("velero-repo-maintenance-container", ["repo-maintenance"], limit)],
                          [_oom("velero-repo-maintenance-container", "state")],
                          labels={"velero.io/repo-name": "shop-default-kopia"}))
-    obs.add_pod(_pod("other", [_container("sidecar", ["server"], "64Mi")], [{"name": "sidecar", "restartCount": 0,
-                                                                          "state": {"running": {}}}]))
+    running = {"name": "sidecar", "restartCount": 0, "state": {"running": {}}}
+    obs.add_pod(_pod("other", [_container("sidecar", ["server"], "64Mi")], [running]))
     result = obs.as_dict()
     assert result["maintenance_oom_limit"] == "2Gi"
     assert result["server_oom_limit"] == "512Mi" and result["node_agent_oom_limit"] == "1Gi"
