@@ -320,7 +320,7 @@ def start(state_dir: Path, timeout: float = 60.0) -> int:
     if pid is not None and _alive(pid) and (state_dir / "ready").exists():
         print(f"already running (pid {pid})")
         return 0
-    stop(state_dir)
+    stop(state_dir, quiet=True)  # a dead process or a half-started one
     for name in CLUSTERS:  # a fresh request log per start
         (state_dir / name / "requests.jsonl").unlink(missing_ok=True)
     (state_dir / "ready").unlink(missing_ok=True)
@@ -337,18 +337,19 @@ def start(state_dir: Path, timeout: float = 60.0) -> int:
         if process.poll() is not None:
             break
         time.sleep(0.1)
-    stop(state_dir)
+    stop(state_dir, quiet=True)
     log_text = (state_dir / "sim.log").read_text(encoding="utf-8", errors="replace")[-3000:]
     print(f"simulated clusters did not start within {timeout:.0f}s:\n{log_text}", file=sys.stderr)
     return 1
 
 
-def stop(state_dir: Path, timeout: float = 10.0) -> int:
+def stop(state_dir: Path, timeout: float = 10.0, *, quiet: bool = False) -> int:
     """Stop the process of ``state_dir/sim.pid``; fine when nothing runs (destroy after a failed create)."""
     pid = _read_pid(state_dir)
     if pid is None or not _alive(pid):
         (state_dir / "sim.pid").unlink(missing_ok=True)
-        print("not running")
+        if not quiet:
+            print("not running")
         return 0
     os.kill(pid, signal.SIGTERM)
     deadline = time.time() + timeout
@@ -362,7 +363,8 @@ def stop(state_dir: Path, timeout: float = 10.0) -> int:
         os.kill(pid, signal.SIGKILL)
     (state_dir / "sim.pid").unlink(missing_ok=True)
     (state_dir / "ready").unlink(missing_ok=True)
-    print(f"stopped (pid {pid})")
+    if not quiet:
+        print(f"stopped (pid {pid})")
     return 0
 
 
@@ -380,7 +382,7 @@ def mark(state_dir: Path, phase: str) -> int:
 
 
 def main(argv: t.Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("command", choices=["start", "stop", "serve", "mark"])
     parser.add_argument("phase", nargs="?", help="mark: the phase that begins")
     parser.add_argument("--state-dir", required=True, type=Path)
