@@ -16,19 +16,20 @@ import typing as t
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values, _report, _svg
-from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import describe_value, type_name
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values, _report, _svg, _values_plan
+from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import describe_value, to_plain, type_name
 from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
 from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import (
     argument_spec as sizing_argument_spec,
 )
 from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import section_shape_problem
 
-# cluster, data and policy come from the sizing module's field table, so both accept and coerce the same input;
+# cluster, data, policy and observed come from the sizing module's field table, so both accept and coerce the same input;
 # the versions are raw so an unquoted YAML 1.14 reaches the validator as a float and gets its "quote it" hint.
 ARGUMENT_SPEC: dict[str, t.Any] = {
     **sizing_argument_spec(),
     "chart_version": {"type": "raw", "required": True},
+    "chart_strict": {"type": "bool", "default": False},
     "overrides": {"type": "raw"},
     "release_name": {"type": "str", "default": "velero"},
     "user_wins": {"type": "raw", "default": False},
@@ -58,14 +59,14 @@ class ActionModule(ActionBase):
         try:
             overrides, source, sensitive = self._overrides(args["overrides"], task_vars)
             # Options Ansible filled with None stay: the sizing validator reads None as "not known".
-            recommendation = recommend(_helm_values.to_plain(
-                {key: args[key] for key in ("velero_version", "cluster", "data", "policy")}))
+            recommendation = recommend(to_plain(
+                {key: args[key] for key in ("velero_version", "cluster", "data", "policy", "observed")}))
             rendered = _helm_values.render_values(
                 recommendation, args["chart_version"], velero_version=args["velero_version"], overrides=overrides,
                 overrides_source=source, release_name=args["release_name"],
-                user_wins=_helm_values.to_plain(args["user_wins"]), unchecked_keys=args["unchecked_keys"],
-                cluster_name=name)
-            facts = _helm_values.to_plain(args["facts"] or {})
+                user_wins=to_plain(args["user_wins"]), unchecked_keys=args["unchecked_keys"],
+                cluster_name=name, chart_strict=args["chart_strict"])
+            facts = to_plain(args["facts"] or {})
             svg_file = args["svg_file"] or None
             report = _report.cluster_report(name, recommendation, rendered, release_name=args["release_name"],
                                             svg_file=svg_file, values_file=args["values_file"], facts=facts)
@@ -79,11 +80,15 @@ class ActionModule(ActionBase):
         summary = _report.fleet_summary(name, recommendation, rendered)
         # Only replaced user values are shown as Ansible warnings; everything else is in the report.
         replaced = [c for c in rendered["conflicts"] if c["winner"] == "tuned"]
-        if replaced:
-            result["warnings"] = [
-                f"{name}: replaced your {c['path']} ({_helm_values.describe(c['user'])}) with the tuned "
-                f"{_helm_values.describe(c['tuned'])}; list it in velero_values_user_wins to keep yours"
-                for c in replaced]
+        result["warnings"] = [
+            f"{name}: replaced your {c['path']} ({_values_plan.describe(c['user'])}) with the tuned "
+            f"{_values_plan.describe(c['tuned'])}; list it in velero_values_user_wins to keep yours"
+            for c in replaced]
+        # A chart newer than the newest known, rendered with the newest era's rules: say so where it is seen.
+        if rendered.get("chart_assumption"):
+            result["warnings"].append(f"{name}: {rendered['chart_assumption']}")
+        if not result["warnings"]:
+            del result["warnings"]
         result.update({
             "changed": False,
             "recommendation": recommendation,
