@@ -157,7 +157,7 @@ def ensure_directory(path: str, mode: int = 0o755, create: bool = True) -> bool:
     a directory. Parents are created like ``mkdir -p``."""
     if os.path.isdir(path):
         return False
-    if os.path.lexists(path):
+    if os.path.lexists(path) and not os.path.isdir(path):
         raise ValueError(f"{path} exists and is not a directory: [Errno 20] Not a directory")
     if not create:
         # Check mode: only say whether creating could work at all (an existing file on the way cannot).
@@ -171,4 +171,5 @@ def ensure_directory(path: str, mode: int = 0o755, create: bool = True) -> bool:
         os.makedirs(path, mode=mode, exist_ok=True)
     except OSError as exc:
         raise ValueError(f"cannot create {path}: [Errno {exc.errno}] {exc.strerror or exc}") from None
+    # Forks create the shared output directory concurrently: whoever made it, it is there now.
     return True

@@ -126,3 +126,20 @@ def test_modes(mode, expected):
 def test_bad_modes(mode):
     with pytest.raises(ValueError, match="mode"):
         files.parse_mode(mode)
+
+
+def test_a_directory_another_fork_creates_meanwhile_is_fine(tmp_path, monkeypatch):
+    path = tmp_path / "out"
+    real_isdir = os.path.isdir
+    calls = []
+
+    def racing_isdir(candidate):
+        calls.append(candidate)
+        if len(calls) == 1:  # another fork creates it right after this process looked
+            path.mkdir()
+            return False
+        return real_isdir(candidate)
+
+    monkeypatch.setattr(files.os.path, "isdir", racing_isdir)
+    files.ensure_directory(str(path))
+    assert path.is_dir()
