@@ -47,8 +47,8 @@ attributes:
   diff_mode:
     support: full
     details:
-      - When writing, the diff of each file that changes; for values.yaml with credentials in the overrides, a
-        warning instead (see above).
+      - When writing, the diff of values.yaml and report.md when they change (the SVG's change shows in RV(files)
+        only); for values.yaml with credentials in the overrides, a warning instead (see above).
   idempotent:
     support: full
     details:
