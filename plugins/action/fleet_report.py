@@ -19,7 +19,8 @@ import typing as t
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values, _output_files, _report
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _output_files, _report
+from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import to_plain
 
 ARGUMENT_SPEC: dict[str, t.Any] = {
     "hosts": {"type": "list", "elements": "str"},
@@ -86,7 +87,7 @@ class ActionModule(ActionBase):
             variables = hostvars[host]
             failed = _failed_result(variables, args["result_vars"])
             if args["failure_var"] in variables:
-                rows.append(_failure_row(host, _helm_values.to_plain(variables[args["failure_var"]])))
+                rows.append(_failure_row(host, to_plain(variables[args["failure_var"]])))
             elif failed is not None:
                 rows.append(_failure_row(host, {
                     "msg": failed.get("msg") or "failed",
@@ -97,7 +98,7 @@ class ActionModule(ActionBase):
                 # A registered render_values result carries the row as its summary.
                 if isinstance(row, t.Mapping) and isinstance(row.get("summary"), t.Mapping):
                     row = row["summary"]
-                rows.append(_helm_values.to_plain(row))
+                rows.append(to_plain(row))
             # Hosts with neither did not get this far: their earlier row (if any) is carried over below.
         if missing:
             raise AnsibleActionFail(f"fleet_report: unknown hosts {', '.join(missing)}")

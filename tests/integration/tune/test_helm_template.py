@@ -24,6 +24,8 @@ import yaml
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _chart_eras as eras
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values as hv
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _values_plan as values_plan
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _values_schema as values_schema
 from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
 
 HELM = os.environ.get("HELM_BIN")
@@ -90,13 +92,13 @@ def test_the_real_chart_renders_what_the_values_say(chart: str, tmp_path: Path) 
         assert not twice, f"chart {chart}: {twice} on the command line twice: {args}"
     flags = _flags(server)
     written = rendered["written"]
-    assert flags["--client-qps"] == str(hv.describe(written["client_qps"]))
+    assert flags["--client-qps"] == str(values_plan.describe(written["client_qps"]))
     assert flags["--client-burst"] == str(written["client_burst"])
     assert flags["--client-page-size"] == str(written["client_page_size"])
     assert flags["--uploader-type"] == rendered["uploader"]
     frequency = rec["maintenance"]["frequency"]
     assert ("--default-repo-maintain-frequency" in flags) is (rendered["uploader"] == "kopia" and frequency != "1h")
-    hv.check_flags(rendered["values"], era, velero)
+    values_schema.check_flags(rendered["values"], era, velero)
     names = {doc["metadata"]["name"]: doc for doc in docs if doc.get("kind") == "ConfigMap"}
     # Every ConfigMap a flag names exists in the manifests.
     for flag in ("--repo-maintenance-job-configmap", "--backup-repository-configmap"):
