@@ -102,6 +102,12 @@ def test_credentials_in_overrides_are_never_printed_and_the_diff_says_why(tmp_pa
 def test_url_passwords_of_host_and_proxy_are_masked_at_vvv(kube_server, tmp_path):
     url = kube_server.url
     with_user = url.replace("://", "://admin:hunter2-host@", 1)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": "http://admin:kc-pw-3@127.0.0.1:9"}}],
+        "users": [{"name": "u", "user": {"token": "test-token"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
     inventory = tmp_path / "inventory.yml"
     live = {"velero_live_facts": True, "velero_kube_api_key": "test-token", "velero_version": "1.16.0",
             "velero_chart_version": "10.1.3"}
@@ -109,18 +115,22 @@ def test_url_passwords_of_host_and_proxy_are_masked_at_vvv(kube_server, tmp_path
         "userinfo-host": {**live, "velero_kube_host": with_user},
         "down": {**live, "velero_kube_host": "http://admin:hunter2-down@127.0.0.1:9"},
         "proxied": {**live, "velero_kube_host": url, "velero_kube_proxy": "http://puser:prox-pw-9@127.0.0.1:9"},
+        # A kubeconfig file's server URL never reaches Ansible's no_log values: the message itself masks it.
+        "kubeconfig-url": {"velero_live_facts": True, "velero_kubeconfig": str(kubeconfig), "velero_version": "1.16.0",
+                           "velero_chart_version": "10.1.3"},
     }}}))
     out = tmp_path / "out"
     run = run_playbook(TUNE, inventory, extra_vars={"tune_output_dir": str(out)},
                        env={**TEXT, "ANSIBLE_VERBOSITY": "3"})
     assert "Traceback" not in printed(run), explain(run)
-    assert {"down", "proxied"} <= {line.split("[", 1)[1].split("]", 1)[0]
+    assert {"down", "proxied", "kubeconfig-url"} <= {line.split("[", 1)[1].split("]", 1)[0]
                                    for line in run.stdout.splitlines() if line.startswith("fatal: [")}, explain(run)
-    for password in ("hunter2-host", "hunter2-down", "prox-pw-9"):
+    for password in ("hunter2-host", "hunter2-down", "prox-pw-9", "kc-pw-3"):
         assert password not in printed(run), (password, explain(run))
         assert password not in (out / "fleet-report.md").read_text()
     # Masked, not dropped: the invocation at -vvv still shows who and where.
     assert "admin:********@127.0.0.1:9" in run.stdout and "puser:********@127.0.0.1:9" in run.stdout, explain(run)
+    assert "the Kubernetes API at http://admin:********@127.0.0.1:9 is unreachable" in run.stdout, explain(run)
 
 
 def test_host_names_that_are_not_one_folder_fail_alone_and_nothing_escapes(tmp_path):
