@@ -84,15 +84,20 @@ class ActionModule(ActionBase):
             if host not in hostvars:
                 missing.append(host)
                 continue
-            variables = hostvars[host]
+            # Registered results and set_fact values are data, not templates: read them without templating the
+            # host's variables (a registered render_values result holds the values, report and SVG texts, and
+            # templating 500 of them cost more than the rest of this task).
+            raw_get = getattr(hostvars, "raw_get", None)
+            variables = raw_get(host) if raw_get is not None else hostvars[host]
             failed = _failed_result(variables, args["result_vars"])
             if args["failure_var"] in variables:
                 rows.append(_failure_row(host, to_plain(variables[args["failure_var"]])))
             elif failed is not None:
+                templated = hostvars[host]  # inventory variables may be templates
                 rows.append(_failure_row(host, {
                     "msg": failed.get("msg") or "failed",
-                    "velero_version": _text(variables.get("velero_version")),
-                    "chart_version": _text(variables.get("velero_chart_version"))}))
+                    "velero_version": _text(templated.get("velero_version")),
+                    "chart_version": _text(templated.get("velero_chart_version"))}))
             elif args["summary_var"] in variables:
                 row = variables[args["summary_var"]]
                 # A registered render_values result carries the row as its summary.
