@@ -174,6 +174,13 @@ def write_section(text: str) -> None:
                        if following else content[:body_start] + "\n\n" + text.strip() + "\n", encoding="utf-8")
 
 
+def table_row(label: str, result: Run, floor: Run, count: int, bold: bool = False) -> str:
+    ratio = f"{result.seconds / floor.seconds:.2f}"
+    ratio = f"**{ratio}**" if bold else ratio
+    return (f"| {label} | {result.seconds:.1f} s | {1000 * result.seconds / count:.0f} ms | {ratio} | "
+            f"{result.peak_rss_mib:.0f} MiB |")
+
+
 def breakdown(times: dict[str, float], count: int) -> str:
     rows = sorted(times.items(), key=lambda item: -item[1])
     lines = ["| task | seconds | per cluster |", "| --- | ---: | ---: |"]
@@ -246,11 +253,11 @@ controller; workers are its forks).
 
 | run | wall time | per cluster | ratio to floor | controller peak memory |
 | --- | ---: | ---: | ---: | ---: |
-| floor (`benchmarks/tune/floor.yml`) | {floor.seconds:.1f} s | {1000 * floor.seconds / args.hosts:.0f} ms | 1.00 | {floor.peak_rss_mib:.0f} MiB |
-| `playbooks/tune.yml`, fresh output | {fresh.seconds:.1f} s | {1000 * fresh.seconds / args.hosts:.0f} ms | **{ratio:.2f}** | {fresh.peak_rss_mib:.0f} MiB |
-| `playbooks/tune.yml`, re-run, nothing to change | {again.seconds:.1f} s | {1000 * again.seconds / args.hosts:.0f} ms | {again.seconds / floor.seconds:.2f} | {again.peak_rss_mib:.0f} MiB |
-| `playbooks/tune.yml --check --diff`, fresh output (every file diffed) | {check.seconds:.1f} s | {1000 * check.seconds / args.hosts:.0f} ms | {check.seconds / floor.seconds:.2f} | {check.peak_rss_mib:.0f} MiB |
-| baseline (`benchmarks/tune/baseline.yml`, copy per file) | {base.seconds:.1f} s | {1000 * base.seconds / args.hosts:.0f} ms | {base.seconds / floor.seconds:.2f} | {base.peak_rss_mib:.0f} MiB |
+{table_row("floor (`benchmarks/tune/floor.yml`)", floor, floor, args.hosts)}
+{table_row("`playbooks/tune.yml`, fresh output", fresh, floor, args.hosts, bold=True)}
+{table_row("`playbooks/tune.yml`, re-run, nothing to change", again, floor, args.hosts)}
+{table_row("`playbooks/tune.yml --check --diff`, fresh output (every file diffed)", check, floor, args.hosts)}
+{table_row("baseline (`benchmarks/tune/baseline.yml`, copy per file)", base, floor, args.hosts)}
 
 Targets (issue 12): {verdicts}{scale}.
 

@@ -64,7 +64,8 @@ def test_credentials_in_overrides_are_never_printed_and_the_diff_says_why(tmp_pa
     for variables in hosts.values():
         variables["ansible_python_interpreter"] = sys.executable
     text = yaml.safe_dump({"all": {"hosts": hosts}})  # hosts is the last key: the vaulted host goes below
-    text += ("    inline-vault:\n      ansible_python_interpreter: " + sys.executable + "\n      velero_version: '1.16.2'\n      velero_chart_version: '10.1.3'\n"
+    text += ("    inline-vault:\n      ansible_python_interpreter: " + sys.executable + "\n"
+             "      velero_version: '1.16.2'\n      velero_chart_version: '10.1.3'\n"
              "      velero_cluster: {namespaces: 10, objects: 2000, resource_types: 150}\n"
              "      velero_data: {volume_bytes: 100Gi}\n      velero_values_overrides:\n"
              "        configuration:\n          logFormat: !vault |\n" + inline + "\n")
@@ -123,8 +124,8 @@ def test_url_passwords_of_host_and_proxy_are_masked_at_vvv(kube_server, tmp_path
     run = run_playbook(TUNE, inventory, extra_vars={"tune_output_dir": str(out)},
                        env={**TEXT, "ANSIBLE_VERBOSITY": "3"})
     assert "Traceback" not in printed(run), explain(run)
-    assert {"down", "proxied", "kubeconfig-url"} <= {line.split("[", 1)[1].split("]", 1)[0]
-                                   for line in run.stdout.splitlines() if line.startswith("fatal: [")}, explain(run)
+    fatal = {line.split("[", 1)[1].split("]", 1)[0] for line in run.stdout.splitlines() if line.startswith("fatal: [")}
+    assert {"down", "proxied", "kubeconfig-url"} <= fatal, explain(run)
     for password in ("hunter2-host", "hunter2-down", "prox-pw-9", "kc-pw-3"):
         assert password not in printed(run), (password, explain(run))
         assert password not in (out / "fleet-report.md").read_text()
