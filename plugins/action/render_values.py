@@ -38,11 +38,12 @@ from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs i
 )
 from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import section_shape_problem
 
-# cluster, data and policy come from the sizing module's field table, so both accept and coerce the same input;
+# cluster, data, policy and observed come from the sizing module's field table, so both accept and coerce the same input;
 # the versions are raw so an unquoted YAML 1.14 reaches the validator as a float and gets its "quote it" hint.
 ARGUMENT_SPEC: dict[str, t.Any] = {
     **sizing_argument_spec(),
     "chart_version": {"type": "raw", "required": True},
+    "chart_strict": {"type": "bool", "default": False},
     "overrides": {"type": "raw"},
     "release_name": {"type": "str", "default": "velero"},
     "user_wins": {"type": "raw", "default": False},
@@ -86,12 +87,12 @@ class ActionModule(ActionBase):
                 + _vaulted_paths(self._task.args.get("overrides"))
             # Options Ansible filled with None stay: the sizing validator reads None as "not known".
             recommendation = recommend(to_plain(
-                {key: args[key] for key in ("velero_version", "cluster", "data", "policy")}))
+                {key: args[key] for key in ("velero_version", "cluster", "data", "policy", "observed")}))
             rendered = _helm_values.render_values(
                 recommendation, args["chart_version"], velero_version=args["velero_version"], overrides=overrides,
                 overrides_source=source, release_name=args["release_name"],
                 user_wins=to_plain(args["user_wins"]), unchecked_keys=args["unchecked_keys"],
-                cluster_name=name)
+                cluster_name=name, chart_strict=args["chart_strict"])
             facts = to_plain(args["facts"] or {})
             svg_file = args["svg_file"] or None
             report = _report.cluster_report(name, recommendation, rendered, release_name=args["release_name"],
@@ -110,11 +111,15 @@ class ActionModule(ActionBase):
         summary = _report.fleet_summary(name, recommendation, rendered)
         # Only replaced user values are shown as Ansible warnings; everything else is in the report.
         replaced = [c for c in rendered["conflicts"] if c["winner"] == "tuned"]
-        if replaced:
-            result["warnings"] = [
-                f"{name}: replaced your {c['path']} ({_values_plan.describe(c['user'])}) with the tuned "
-                f"{_values_plan.describe(c['tuned'])}; list it in velero_values_user_wins to keep yours"
-                for c in replaced]
+        result["warnings"] = [
+            f"{name}: replaced your {c['path']} ({_values_plan.describe(c['user'])}) with the tuned "
+            f"{_values_plan.describe(c['tuned'])}; list it in velero_values_user_wins to keep yours"
+            for c in replaced]
+        # A chart newer than the newest known, rendered with the newest era's rules: say so where it is seen.
+        if rendered.get("chart_assumption"):
+            result["warnings"].append(f"{name}: {rendered['chart_assumption']}")
+        if not result["warnings"]:
+            del result["warnings"]
         result.update({
             "changed": False,
             "recommendation": recommendation,

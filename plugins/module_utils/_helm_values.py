@@ -58,11 +58,11 @@ def defaults_for_chart(recommendation: t.Mapping[str, t.Any], era: eras.ChartEra
 def render_values(recommendation: t.Mapping[str, t.Any], chart_version: t.Any, *, velero_version: t.Any = None,
                   overrides: t.Any = None, overrides_source: str | None = None, release_name: str = "velero",
                   user_wins: t.Any = False, unchecked_keys: t.Iterable[str] = (),
-                  cluster_name: str | None = None) -> dict[str, t.Any]:
+                  cluster_name: str | None = None, chart_strict: bool = False) -> dict[str, t.Any]:
     """Recommendation -> merged, validated values and their YAML text, plus what the report needs."""
     velero_version = velero_version or recommendation.get("velero_version")
     check_release_name(release_name)
-    era = eras.chart_era(chart_version, velero_version)
+    era = eras.chart_era(chart_version, velero_version, strict=chart_strict)
     chart = eras.parse_chart_version(chart_version)
     user_values = load_overrides(overrides, source=overrides_source)
     wins = UserWins(user_wins)
@@ -81,7 +81,9 @@ def render_values(recommendation: t.Mapping[str, t.Any], chart_version: t.Any, *
                            + " and fails to render without them.")
     validate_values(merged, era, user_values=user_values, unchecked=unchecked)
     mark_kept(plan.placements, conflicts)
-    warnings = list(plan.warnings)
+    # A chart newer than the newest known (within its major) is rendered with the newest era's rules: say so first.
+    assumption = eras.chart_assumption(chart)
+    warnings = ([assumption] if assumption else []) + list(plan.warnings)
     note = eras.velero_patch_note(chart, velero_version) if velero_version else None
     notes = ([note] if note else []) + list(plan.notes) + label_notes
     if era.resource_defaults_merge:
@@ -110,6 +112,7 @@ def render_values(recommendation: t.Mapping[str, t.Any], chart_version: t.Any, *
         "era": {"id": era.id, "first": era.first, "last": era.last, "schema": era.schema_name,
                 "velero_versions": era.velero_versions, "maintenance_route": era.maintenance},
         "chart_version": chart,
+        "chart_assumption": assumption,
         "fullname": plan.fullname,
         "placements": [dataclasses.asdict(p) for p in plan.placements],
         "conflicts": [c.as_dict() for c in conflicts],

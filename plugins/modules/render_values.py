@@ -67,8 +67,16 @@ options:
     description:
       - Version of the Velero Helm chart release the cluster runs (C(helm list)), C(5.1.0) to C(12.1.0).
       - It must ship the same Velero minor version as O(velero_version); the error names the chart versions that do.
+      - A release newer than the newest known within the newest known major is rendered with the newest known
+        era's rules and schema, with a warning that names the assumption, unless O(chart_strict) is set.
     type: raw
     required: true
+  chart_strict:
+    description:
+      - V(true) refuses a chart release newer than the newest this collection knows instead of rendering it with
+        the newest known era's rules. A chart of an unknown major is refused either way.
+    type: bool
+    default: false
   cluster:
     description:
       - Cluster size, shaped as the O(velero_ops.tuning.sizing#module:cluster) option, validated and converted by
@@ -81,6 +89,11 @@ options:
     required: true
   policy:
     description: Sizing policy, shaped as the O(velero_ops.tuning.sizing#module:policy) option.
+    type: dict
+  observed:
+    description:
+      - What this cluster has already shown (OOMKilled limits, observed peaks), shaped as the
+        O(velero_ops.tuning.sizing#module:observed) option; C(cluster_facts) returns it in this shape.
     type: dict
   overrides:
     description:

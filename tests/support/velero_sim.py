@@ -361,6 +361,34 @@ class VeleroSim:
                         break
         return resources
 
+    def _job_config(self, repo: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+        """priorityClassName and affinity Velero puts on the Job from the maintenance ConfigMap (getJobConfig):
+        loadAffinity from the repository's key, else global (1.15+; 1.18 uses only the first entry, PR #9494);
+        priorityClassName only from global (1.17+). Affinity as kube.ToSystemAffinity builds it."""
+        name = self._configmap_name()
+        cm = self.server.get("v1", "ConfigMap", self.namespace, name) if name and self.minor >= 15 else None
+        data = (cm or {}).get("data") or {}
+        spec = repo["spec"]
+        key = f"{spec['volumeNamespace']}-{spec['backupStorageLocation']}-{spec['repositoryType']}"
+        own = json.loads(data[key]) if key in data else {}
+        global_entry = json.loads(data["global"]) if "global" in data else {}
+        result: dict[str, t.Any] = {}
+        affinities = own.get("loadAffinity") or global_entry.get("loadAffinity") or []
+        if affinities:
+            chosen = affinities[:1] if self.minor >= 18 else affinities
+            requirements = []
+            for affinity in chosen:
+                selector = affinity.get("nodeSelector") or {}
+                requirements += [{"key": k, "operator": "In", "values": [v]}
+                                 for k, v in (selector.get("matchLabels") or {}).items()]
+                requirements += [dict(expression) for expression in selector.get("matchExpressions") or []]
+            if requirements:
+                result["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": requirements}]}}}
+        if self.minor >= 17 and global_entry.get("priorityClassName"):
+            result["priorityClassName"] = global_entry["priorityClassName"]
+        return result
+
     def _label(self, name: str) -> str:
         if len(name) > 63 and self.minor >= 18:
             return hashlib.sha3_224(name.encode()).hexdigest()
@@ -398,7 +426,8 @@ class VeleroSim:
         job = self.server.create_object(self._rtype("batch/v1", "Job"), self.namespace, {
             "metadata": {"name": job_name, "namespace": self.namespace, "labels": {REPO_NAME_LABEL: label}},
             "spec": {"backoffLimit": 0, "template": {"metadata": {"labels": {REPO_NAME_LABEL: label}},
-                                                     "spec": {"restartPolicy": "Never", "containers": [container]}}},
+                                                     "spec": {"restartPolicy": "Never", "containers": [container],
+                                                              **self._job_config(repo)}}},
             "status": {"active": 1, "startTime": _now_text(now)},
         })
         self.server.create_object(self._rtype("v1", "Pod"), self.namespace, {

@@ -515,3 +515,48 @@ def test_the_registered_sizing_result_is_accepted_as_recommendation(make_sim, tm
     [item] = kept["maintained"]["results"]
     assert item["resources_source"] == "sizing recommendation" and item["outcome"] == "succeeded"
     assert [a["memory_limit"] for a in item["attempts"]] == [expected]
+
+
+ZONE_A = {"nodeSelector": {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In",
+                                                  "values": ["zone-a"]}]}}
+ZONE_B = {"nodeSelector": {"matchLabels": {"topology.kubernetes.io/zone": "zone-b"}}}
+
+
+def job_pod_spec(kube_server, sim, record) -> dict:
+    return kube_server.get("batch/v1", "Job", "velero", record.name)["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("scope", ["global", "repository"])
+def test_ladder_keeps_the_users_other_maintenance_fields(make_sim, run_module, kube_server, scope) -> None:
+    """Raising memory rewrites podResources only: priorityClassName, loadAffinity, podLabels and the rest of the
+    user's entries stay, so every Job of the ladder is scheduled as the user asked (Velero 1.18: first affinity)."""
+    sim = make_sim("1.18.1")
+    global_entry = {"podResources": {"cpuRequest": "100m", "cpuLimit": "1", "memoryRequest": "512Mi",
+                                     "memoryLimit": "1Gi", "ephemeralStorageRequest": "1Gi",
+                                     "ephemeralStorageLimit": "2Gi"},
+                    "priorityClassName": "maintenance-critical", "loadAffinity": [ZONE_A, ZONE_B],
+                    "podLabels": {"team": "storage"}, "keepLatestMaintenanceJobs": 2}
+    own_entry = {"loadAffinity": [ZONE_B], "keepLatestMaintenanceJobs": 5}
+    sim.install(configmap_data={"global": global_entry, "ledger-default-kopia": own_entry})
+    sim.add_repository("ledger", scenario=Scenario(oom_below=2 * Gi))
+    with sim:
+        result, _run = run_module({**FAST, "memory_cap": "4Gi", "config_scope": scope})
+    assert not result.get("failed"), result.get("msg")
+    [item] = result["results"]
+    assert [(a["memory_limit"], a["outcome"]) for a in item["attempts"]] == [
+        ("1Gi", "oom_killed"), ("1536Mi", "oom_killed"), ("2304Mi", "succeeded")]
+    written = cm_entry(sim, "global" if scope == "global" else "ledger-default-kopia")
+    assert written["podResources"]["memoryLimit"] == "2304Mi"
+    assert written["podResources"]["ephemeralStorageLimit"] == "2Gi"  # 1.18.1 reads it: kept
+    kept = {key: value for key, value in written.items() if key != "podResources"}
+    assert kept == {key: value for key, value in (global_entry if scope == "global" else own_entry).items()
+                    if key != "podResources"}
+    if scope == "repository":
+        assert cm_entry(sim, "global") == global_entry  # untouched
+    for record in sim.jobs:
+        spec = job_pod_spec(kube_server, sim, record)
+        assert spec["priorityClassName"] == "maintenance-critical"  # read from global only
+        [term] = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        # The repository's own loadAffinity wins over global's; Velero 1.18 uses only the first entry.
+        zone = term["matchExpressions"][0]["values"]
+        assert zone == ["zone-b"], (record.name, term)

@@ -424,3 +424,17 @@ def test_every_rendered_result_passes_its_own_schema(era_id, qps, burst):
     rendered = render(era.last, era.velero_versions[-1], qps=float(qps), burst=burst, repositories=BIG_REPO)
     values_schema.validate_values(rendered["values"], era)
     assert get(rendered["values"], eras.CLIENT_QPS) == qps
+
+
+def test_chart_newer_than_known_renders_with_the_newest_era_and_a_warning():
+    """Chart 12.2.0 (Velero 1.18.2): the 12.0.0-12.1.0 rules and schema, and the assumption said first."""
+    known = hv.render_values(make_recommendation("1.18.2"), "12.1.0")
+    newer = hv.render_values(make_recommendation("1.18.2"), "12.2.0")
+    assert newer["era"]["id"] == "12.0.0-12.1.0" and newer["chart_version"] == "12.2.0"
+    assert newer["values"] == known["values"]
+    assert newer["chart_assumption"] == eras.chart_assumption("12.2.0")
+    assert newer["warnings"][0] == newer["chart_assumption"]
+    assert known["chart_assumption"] is None
+    assert not any("newer than the newest chart release" in w for w in known["warnings"])
+    with pytest.raises(ValueError, match="velero_chart_strict is true, so it is refused"):
+        hv.render_values(make_recommendation("1.18.2"), "12.2.0", chart_strict=True)
