@@ -21,7 +21,7 @@ from . import _chart_eras as eras
 from ._values_dump import dump_values, load_overrides
 from ._values_merge import UserWins, effective_server_setting, mark_kept, merge_values
 from ._values_plan import TuningPlan, check_release_name, describe, plan_tuning
-from ._values_schema import check_flags, validate_values
+from ._values_schema import check_flags, check_maintenance_config, validate_values
 
 
 def _user_config_maps_without_labels(values: dict[str, t.Any], plan: TuningPlan, chart: str) -> list[str]:
@@ -72,6 +72,7 @@ def render_values(recommendation: t.Mapping[str, t.Any], chart_version: t.Any, *
     plan = plan_tuning(recommendation, era, release_name=release_name, user_values=user_values, chart_version=chart)
     merged, conflicts = merge_values(user_values, plan, user_wins=wins)
     check_flags(merged, era, velero_version, user_values=user_values)
+    maintenance_warnings = check_maintenance_config(merged, era, velero_version, user_values=user_values)
     label_notes = []
     fixed = _user_config_maps_without_labels(merged, plan, chart)
     if fixed:
@@ -83,7 +84,7 @@ def render_values(recommendation: t.Mapping[str, t.Any], chart_version: t.Any, *
     mark_kept(plan.placements, conflicts)
     # A chart newer than the newest known (within its major) is rendered with the newest era's rules: say so first.
     assumption = eras.chart_assumption(chart)
-    warnings = ([assumption] if assumption else []) + list(plan.warnings)
+    warnings = ([assumption] if assumption else []) + list(plan.warnings) + maintenance_warnings
     note = eras.velero_patch_note(chart, velero_version) if velero_version else None
     notes = ([note] if note else []) + list(plan.notes) + label_notes
     if era.resource_defaults_merge:

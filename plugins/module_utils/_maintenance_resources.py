@@ -95,8 +95,8 @@ class MaintenanceResources:
                 flags = [f"{m.FLAG_FOR_FIELD[f]}={start[f]}" for f in m.POD_RESOURCE_FIELDS]
                 helm = {m.HELM_KEY_FOR_FIELD[f]: start[f] for f in m.POD_RESOURCE_FIELDS}
                 self.ctx.action(f"Velero {rel.text} takes maintenance Job resources only from server flags, which this "
-                                f"module does not change: set them on the velero Deployment (Helm chart 7.1.2-10.x keys "
-                                f"below; chart 7.0.0-7.1.1: configuration.extraArgs). They apply to every repository.",
+                                f"module does not change: set them on the velero Deployment "
+                                f"({m.server_flags_chart_advice(rel)}). They apply to every repository.",
                                 server_flags=flags, helm_values=helm)
             plan.notes.append("Velero 1.14 reads maintenance resources from server flags only: one attempt with the "
                               "current flags, no memory ladder")
@@ -109,7 +109,7 @@ class MaintenanceResources:
         if not self.ctx.configmap_referenced:
             self.ctx.action(
                 f"The velero server reads no maintenance ConfigMap: add the flag so Job resources from "
-                f"ConfigMap {self.ctx.ns}/{self.ctx.configmap_name} apply (Helm chart 10.1.0+: the values below; the chart then "
+                f"ConfigMap {self.ctx.ns}/{self.ctx.configmap_name} apply ({m.configmap_chart_advice()}: the values below; the chart then "
                 f"renders the ConfigMap itself). Until then Jobs run with "
                 f"{'the --maintenance-job-* flags' if rel.maintenance_server_flags else 'no requests or limits'}.",
                 server_flags=[f"{m.CONFIGMAP_FLAG}={self.ctx.configmap_name}"],

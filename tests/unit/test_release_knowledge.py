@@ -215,3 +215,20 @@ def test_per_namespace_listing_advice_comes_from_the_table():
         later = [v for v in across if releases.parse_version(v) > rel.version]
         assert (f"Velero {later[0]} lists each kind once across namespaces again" in advice) if later else \
             all(v in advice for v in across), (version, advice)
+
+
+def test_repo_maintenance_chart_advice_comes_from_the_era_table():
+    from ansible_collections.velero_ops.tuning.plugins.module_utils import _maintenance as m
+    from ansible_collections.velero_ops.tuning.plugins.module_utils import _values_schema as values_schema
+
+    assert m.server_flags_chart_advice(releases.release("1.14.1")) == (
+        "Helm chart 7.1.4 to 7.2.2: the keys below; chart 7.0.0 to 7.1.3: configuration.extraArgs")
+    first_config_data = next(era for era in eras.ERAS if era.maintenance == "config-data")
+    assert m.configmap_chart_advice() == f"Helm chart {first_config_data.first} and later"
+    problem = m.deployment_name_problem("prod-velero", releases.release("1.16.2"))
+    assert "Helm charts 5.1.0 to 10.1.3 name the Deployment" in problem and "chart 11.0.0 and later" in problem
+    # The keys the advice names exist in every chart-keys era's strict schema.
+    for era in eras.ERAS:
+        if era.maintenance == "chart-keys":
+            paths = values_schema.known_paths(values_schema.load_schema(era))
+            assert set(m.HELM_KEY_FOR_FIELD.values()) <= set(paths), era.id

@@ -225,6 +225,9 @@ def test_velero_1_14_reports_flags_instead_of_changing_the_deployment(make_sim, 
     [action] = result["actions_required"]
     assert "--maintenance-job-mem-limit=4Gi" in action["server_flags"]
     assert action["helm_values"]["configuration.repositoryMaintenanceJob.limits.memory"] == "4Gi"
+    # Which charts take the keys and which need extraArgs comes from the era table (7.1.2/7.1.3 break on requests).
+    assert "Helm chart 7.1.4 to 7.2.2: the keys below; chart 7.0.0 to 7.1.3: configuration.extraArgs" in \
+        action["summary"]
     [item] = result["results"]
     assert item["outcome"] == "succeeded"
     assert [a["memory_limit"] for a in item["attempts"]] == ["1Gi"]  # what the Job really got: the current flags
