@@ -45,6 +45,7 @@ from ._kube_errors import (
     status_text,
     transport_problem,
 )
+from ._secrets import redact_url  # a server URL from a kubeconfig file may carry user:password@
 
 try:
     import urllib3
@@ -170,7 +171,8 @@ class ConnectionOptions:
         if self.validate_certs is not None and not isinstance(self.validate_certs, bool):
             raise KubeConfigError(f"validate_certs: expected a boolean, got {self.validate_certs!r}")
         if self.host is not None and not re.match(r"^https?://", str(self.host)):
-            raise KubeConfigError(f"host: expected a URL such as https://api.example.com:6443, got {self.host!r}")
+            raise KubeConfigError("host: expected a URL such as https://api.example.com:6443, got "
+                                  f"{redact_url(str(self.host))!r}")
 
     def _has_direct_credentials(self) -> bool:
         return bool(self.host and (self.api_key or (self.client_cert and self.client_key)))
@@ -646,10 +648,10 @@ class KubeClient:
             raise error_for_status(method, path, query, response.status, error_body)
         where = f"{method} {path}"
         if last_status is None:
-            message = (f"{where}: the Kubernetes API at {self.host} is unreachable after {attempts} attempt(s): "
-                       f"{last_problem}")
+            message = (f"{where}: the Kubernetes API at {redact_url(self.host)} is unreachable after {attempts} "
+                       f"attempt(s): {last_problem}")
         else:
-            message = (f"{where}: the Kubernetes API at {self.host} kept answering {last_problem} "
+            message = (f"{where}: the Kubernetes API at {redact_url(self.host)} kept answering {last_problem} "
                        f"({attempts} attempt(s), {self.slept_seconds:.1f}s spent waiting in total)")
         raise KubeUnavailable(message, status=last_status, reason=(last_body or {}).get("reason", "") or (
             "Unreachable" if last_status is None else ""), method=method, path=path,
