@@ -540,3 +540,58 @@ class VeleroSim:
             self._patch_repo(name, {"status": {"message": message}})
         repo = self.repository(name)
         self._blocked[name] = (repo["metadata"].get("resourceVersion"), self._configmap_rv(), time.time())
+
+    # ------------------------------------------------------------------------------------- history
+
+    def add_kept_oom_job(self, repository: str, *, memory_limit: str, memory_request: str = "0",
+                         finished_ago: float = 3600.0) -> str:
+        """A maintenance Job of ``repository`` that Velero ran ``finished_ago`` seconds ago and kept
+        (``keepLatestMaintenanceJobs``): its pod OOMKilled at ``memory_limit``, and the failure recorded in the
+        repository status, as this simulator's own Jobs end. Returns the Job name."""
+        started = time.time() - finished_ago - 60
+        finished = started + 60
+        job_name = f"{repository}-maintain-job-{int(started * 1000)}"
+        if len(job_name) > 63:
+            job_name = f"repo-maintain-job-{int(started * 1000)}"
+        label = self._label(repository)
+        limits = {"memory": memory_limit}
+        requests = {"memory": memory_request} if memory_request not in ("", "0") else {}
+        container = {"name": "velero-repo-maintenance-container", "image": f"velero/velero:v{self.version}",
+                     "command": ["/velero"], "args": ["repo-maintenance", "--log-level=info", "--log-format=text"],
+                     "resources": {"limits": limits, "requests": requests}}
+        job = self.server.put({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": job_name, "namespace": self.namespace, "labels": {REPO_NAME_LABEL: label},
+                         "creationTimestamp": _now_text(started)},
+            "spec": {"backoffLimit": 0, "template": {"metadata": {"labels": {REPO_NAME_LABEL: label}},
+                                                     "spec": {"restartPolicy": "Never", "containers": [container]}}},
+            "status": {"failed": 1, "startTime": _now_text(started),
+                       "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]},
+        })
+        pod_name = f"{job_name}-pod"
+        self.server.put({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod_name, "namespace": self.namespace, "creationTimestamp": _now_text(started),
+                         "labels": {"job-name": job_name, "batch.kubernetes.io/job-name": job_name,
+                                    REPO_NAME_LABEL: label},
+                         "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": job_name,
+                                              "uid": job["metadata"]["uid"], "controller": True}]},
+            "spec": {"restartPolicy": "Never", "containers": [container]},
+            "status": {"phase": "Failed", "containerStatuses": [{
+                "name": container["name"], "ready": False, "restartCount": 0, "image": container["image"],
+                "imageID": f"docker.io/{container['image']}",
+                "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": _now_text(started),
+                                         "finishedAt": _now_text(finished)}}}]},
+        })
+        record = JobRecord(job_name, repository, memory_limit, "oom_killed", started, finished,
+                           Scenario(oom_below=_memory_bytes(memory_limit) + 1), memory_request)
+        self.server.set_pod_log(self.namespace, pod_name, self._log(record, oom=True))
+        message = (OOM_FAILURE_MESSAGE if self.minor >= 16 else
+                   f"error to wait for maintenance job complete: maintenance job {self.namespace}/{job_name} failed")
+        if self.minor >= 16:
+            entry = {"result": "Failed", "startTimestamp": _now_text(started), "completeTimestamp": _now_text(finished),
+                     "message": message}
+            self._patch_repo(repository, {"status": {"recentMaintenance": self._history(repository, entry)}})
+        else:
+            self._patch_repo(repository, {"status": {"message": message}})
+        return job_name

@@ -250,8 +250,9 @@ def test_unwritable_output_directory_fails_every_host_with_the_same_message(flee
     assert sorted(host for host, _msg in messages) == ["edge-store-0421", "gke-ml-dev"], explain(run)
     assert len({msg for _host, msg in messages}) == 1, messages
     assert f"tune_output_dir {out} cannot be used" in messages[0][1] and "Not a directory" in messages[0][1]
-    # Stopped before anything else: no sizing, no fleet report step that could mask the reason.
-    assert "Collect one row per cluster" not in run.stdout
+    # Stopped before anything was written; the fleet report step is skipped, so it cannot mask the reason.
+    assert "fleet_report:" not in run.stdout
+    assert "skipping: [" in run.stdout.split("TASK [Write the fleet report", 1)[1], explain(run)
     assert blocker.read_text() == "a file where the output directory should be\n"
 
 
