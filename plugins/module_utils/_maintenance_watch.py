@@ -62,10 +62,13 @@ class JobWatcher:
             self.ctx.progress(name, f"Job {object_name(job)} was started by Velero on its own after the previous attempt; "
                               f"following it")
         while job is None:
+            # The repository is read before the Jobs are listed: a result in this read comes from a Job that
+            # already exists (Velero keeps the latest Jobs), so the list below finds it. Listed first, a Job
+            # created and finished in between looked like a result without a Job (the -n 8 flake).
+            current = self.ctx.client.get(self.ctx.velero_path("backuprepositories", name))
             job = self.oldest_new_job(repository, known_jobs)
             if job is not None:
                 break
-            current = self.ctx.client.get(self.ctx.velero_path("backuprepositories", name))
             if m.result_recorded(current, t.cast(dict, baseline)):
                 return self._status_only_result(current, attempt, began)
             if self.ctx.clock() >= deadline:
