@@ -527,8 +527,8 @@ def test_the_registered_sizing_result_is_accepted_as_recommendation(make_sim, tm
     assert [a["memory_limit"] for a in item["attempts"]] == [expected]
 
 
-ZONE_A = {"nodeSelector": {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In",
-                                                  "values": ["zone-a"]}]}}
+ZONE_A = {"nodeSelector": {"matchExpressions": [
+    {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["zone-a"]}]}}
 ZONE_B = {"nodeSelector": {"matchLabels": {"topology.kubernetes.io/zone": "zone-b"}}}
 
 
