@@ -60,6 +60,12 @@ def _terminated(prefix: str) -> tuple[tuple[str, _Check, bool], ...]:
             (f"{prefix}.terminated.startedAt", STRING, False))
 
 
+_POD = _METADATA + (
+    ("status", OBJECT, False), ("status.phase", STRING, False), ("status.reason", STRING, False),
+    ("status.message", STRING, False), ("status.conditions", LIST, False), ("status.conditions[]", OBJECT, False))
+_POD += _CONDITIONS + (("status.containerStatuses", LIST, False), ("status.containerStatuses[]", OBJECT, False))
+_POD += _terminated("status.containerStatuses[].state") + _terminated("status.containerStatuses[].lastState")
+
 # Path syntax: dots between keys, ``[]`` for every element of a list. (path, form, required)
 SHAPES: dict[str, tuple[tuple[str, _Check, bool], ...]] = {
     "BackupRepository": _METADATA + (
@@ -107,11 +113,7 @@ SHAPES: dict[str, tuple[tuple[str, _Check, bool], ...]] = {
         ("status", OBJECT, False), ("status.active", INTEGER, False), ("status.succeeded", INTEGER, False),
         ("status.failed", INTEGER, False), ("status.startTime", STRING, False), ("status.completionTime", STRING, False),
         ("status.conditions", LIST, False), ("status.conditions[]", OBJECT, False)) + _CONDITIONS,
-    "Pod": _METADATA + (
-        ("status", OBJECT, False), ("status.phase", STRING, False), ("status.reason", STRING, False),
-        ("status.message", STRING, False), ("status.conditions", LIST, False), ("status.conditions[]", OBJECT, False))
-        + _CONDITIONS + (("status.containerStatuses", LIST, False), ("status.containerStatuses[]", OBJECT, False))
-        + _terminated("status.containerStatuses[].state") + _terminated("status.containerStatuses[].lastState"),
+    "Pod": _POD,
 }
 
 

@@ -83,21 +83,21 @@ def read_marks(repository: t.Mapping[str, t.Any]) -> list[Mark]:
         method = by_name.get(name)
         field = field_name(method) if method else "?"
         if method is None:
-            marks.append(Mark(name, None, field, problem=f"unknown restore annotation {name} (from a newer version "
-                                                          f"of the collection?); left as is"))
+            problem = f"unknown restore annotation {name} (from a newer version of the collection?); left as is"
+            marks.append(Mark(name, None, field, problem=problem))
             continue
         try:
             value = json.loads(text) if isinstance(text, str) else None
         except ValueError:
             value = None
         if not isinstance(value, dict) or "original" not in value or value.get("field") != field:
-            marks.append(Mark(name, method, field, problem=f"annotation {name} does not hold what repo_maintenance "
-                                                            f"writes ({text!r:.120}); left as is"))
+            problem = f"annotation {name} does not hold what repo_maintenance writes ({text!r:.120}); left as is"
+            marks.append(Mark(name, method, field, problem=problem))
             continue
         original = value["original"]
         if original is not None and not isinstance(original, str):
-            marks.append(Mark(name, method, field, problem=f"annotation {name}: original is not a string or null "
-                                                            f"({original!r:.60}); left as is"))
+            problem = f"annotation {name}: original is not a string or null ({original!r:.60}); left as is"
+            marks.append(Mark(name, method, field, problem=problem))
             continue
         since = value.get("since")
         marks.append(Mark(name, method, field, original=original, temporary=TEMPORARY_VALUES[method],

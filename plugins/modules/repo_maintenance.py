@@ -594,8 +594,8 @@ class ProgressWriter:
                       for u in report.get("unrestored") or []]
             self._append("\n".join(lines))
         else:
-            self._append(json.dumps({**entry, "report": {key: report.get(key) for key in
-                                                        ("restored", "unrestored", "leftovers")}}, sort_keys=True))
+            final = {key: report.get(key) for key in ("restored", "unrestored", "leftovers")}
+            self._append(json.dumps({**entry, "report": final}, sort_keys=True))
 
     def _append(self, text: str) -> None:
         if not self.path or self.problem:

@@ -416,7 +416,7 @@ def hosts_inventory(tmp_path: Path, kubeconfig: Path, host: str, **host_vars) ->
 
 @pytest.mark.parametrize("host", ["../escape", "sub/dir", ".."])
 def test_the_role_refuses_a_host_name_that_is_not_one_folder(make_sim, tmp_path, kubeconfig_path, kube_server,
-                                                            host) -> None:
+                                                             host) -> None:
     from support.ansible_run import run_playbook
 
     sim = make_sim("1.16.2")
