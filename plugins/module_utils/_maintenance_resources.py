@@ -17,7 +17,7 @@ from ansible_collections.velero_ops.tuning.plugins.module_utils import _maintena
 from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import nested_get
 from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_errors import KubeAPIError, KubeConflict
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_context import RunContext, object_name
-from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_journal import CONFLICT_RETRIES
+from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_bounds import CONFLICT_RETRIES
 
 
 @dataclasses.dataclass
@@ -128,10 +128,17 @@ class MaintenanceResources:
         return f"{base}.global" if key == m.GLOBAL_CONFIG_KEY else f"{base}.repositories.{key}"
 
     def apply(self, repository: t.Mapping[str, t.Any], key: str, resources: dict[str, str]) -> bool:
-        """Write ``podResources`` under ``key`` of the maintenance ConfigMap; True when something changed."""
+        """Write ``podResources`` under ``key`` of the maintenance ConfigMap (every other field of the entry kept:
+        ``priorityClassName``, ``loadAffinity``, ``podLabels``, ...); True when something changed. Within
+        ``timeout``; a 409 is re-read after a growing pause."""
+        with self.ctx.limit(self.ctx.options.timeout, f"writing ConfigMap {self.ctx.configmap_name}"):
+            return self._apply(repository, key, resources)
+
+    def _apply(self, repository: t.Mapping[str, t.Any], key: str, resources: dict[str, str]) -> bool:
         name = t.cast(str, self.ctx.configmap_name)
         header = f"ConfigMap {self.ctx.ns}/{name} data.{key}"
-        for _attempt in range(CONFLICT_RETRIES):
+        for attempt in range(CONFLICT_RETRIES):
+            self.ctx.api.conflict_pause(attempt)
             configmap = self.ctx.get_configmap()
             before, after = m.config_entry_update(configmap, key, resources)
             if before == after:
@@ -146,7 +153,7 @@ class MaintenanceResources:
                 if self.ctx.check_mode:
                     return True
                 try:
-                    self.ctx.client.create(self.ctx.configmap_path(), body)
+                    self.ctx.api.create("ConfigMap", self.ctx.configmap_path(), body)
                 except KubeConflict:
                     self.ctx.report["patches"].pop()
                     continue
@@ -157,7 +164,7 @@ class MaintenanceResources:
                 if self.ctx.check_mode:
                     return True
                 try:
-                    self.ctx.client.merge_patch(self.ctx.configmap_path(name), patch)
+                    self.ctx.api.merge_patch("ConfigMap", self.ctx.configmap_path(name), patch)
                 except KubeConflict:
                     self.ctx.report["patches"].pop()
                     self.ctx.progress(object_name(repository), f"ConfigMap {name} changed meanwhile (409); re-reading")

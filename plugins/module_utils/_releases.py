@@ -103,7 +103,8 @@ _V1_15 = dataclasses.replace(_V1_14, minor=15, newest_known_patch=2, plugins_inh
 _V1_16 = dataclasses.replace(_V1_15, minor=16, newest_known_patch=2, kopia_version="0.19.0",
                              plugins_aggregated_discovery=True, full_maintenance_interval=True,
                              recent_maintenance_status=True)
-_V1_17 = dataclasses.replace(_V1_16, minor=17, newest_known_patch=1, maintenance_server_flags=False,
+# 1.17.2 (CHANGELOG-1.17 v1.17.2: restore fixes only) keeps 1.17.1's kopia fork (go.mod replace 3ea24d208777).
+_V1_17 = dataclasses.replace(_V1_16, minor=17, newest_known_patch=2, maintenance_server_flags=False,
                              kopia_version="0.21.1", gc_sets_on_heap=False, default_uploader="kopia")
 # 1.18.2 (2026-06-24) and 1.18.3 keep the kopia fork of 1.18.0 (go.mod replace d946b1e75197, kopia 0.22.3).
 _V1_18 = dataclasses.replace(_V1_17, minor=18, newest_known_patch=3, kopia_version="0.22.3",

@@ -278,4 +278,3 @@ def check_maintenance_config(values: t.Mapping[str, t.Any], era: eras.ChartEra, 
     if problems:
         raise ValueError("; ".join(dict.fromkeys(problems)))
     return warnings
-

@@ -61,8 +61,13 @@ def test_success(make_sim, run_module, kube_server, rbac_allows) -> None:
     assert [job.memory_limit for job in sim.jobs] == ["4Gi"]
     # The Job was found by Velero's label, and the status patch was the only change to the repository.
     assert any(r.query.get("labelSelector") == f"velero.io/repo-name={name}" for r in kube_server.requests)
-    [patch] = writes(kube_server, VELERO_PATH)
-    assert patch.body["status"] == {"lastMaintenanceTime": None}
+    # The trigger (with its restore mark) and, after the success, the mark removed: nothing else changed.
+    trigger, unmark = writes(kube_server, VELERO_PATH)
+    assert trigger.body["status"] == {"lastMaintenanceTime": None}
+    assert list(trigger.body["metadata"]["annotations"]) == ["velero-ops.tuning/restore-last-maintenance-time"]
+    assert set(unmark.body) == {"metadata"}
+    assert unmark.body["metadata"]["annotations"] == {"velero-ops.tuning/restore-last-maintenance-time": None}
+    assert not sim.repository(name)["metadata"].get("annotations")
     assert result["restored"] == []  # success: Velero wrote a new lastMaintenanceTime, nothing to put back
     assert [line.split(";")[0] for line in result["summary"]] == [f"{name}: succeeded"]
     events = [p["event"] for p in result["progress"]]
@@ -208,7 +213,7 @@ def test_conflict_is_retried_with_a_fresh_read(make_sim, run_module, kube_server
     [item] = result["results"]
     assert item["outcome"] == "succeeded"
     patches = [r for r in kube_server.requests if r.method == "PATCH" and r.path.endswith(f"/backuprepositories/{name}")]
-    assert [r.status for r in patches] == [409, 200]
+    assert [r.status for r in patches] == [409, 200, 200]  # conflict, trigger, restore mark removed after success
     gets_between = [r for r in kube_server.requests if r.method == "GET" and r.path.endswith(f"/backuprepositories/{name}")]
     assert len(gets_between) >= 2
     assert any("409" in p["event"] for p in result["progress"])
@@ -474,7 +479,8 @@ def test_a_failed_restore_names_the_value_and_the_command(make_sim, run_module, 
     breaker.join()
     assert sim.repository(name)["status"].get("lastMaintenanceTime") is None  # really not restored
     command = (f"kubectl -n velero patch backuprepository {name} --type merge "
-               f"-p '{{\"status\":{{\"lastMaintenanceTime\":\"{before}\"}}}}'")
+               f"-p '{{\"status\":{{\"lastMaintenanceTime\":\"{before}\"}},\"metadata\":{{\"annotations\":"
+               f"{{\"velero-ops.tuning/restore-last-maintenance-time\":null}}}}}}'")
     [entry] = result["unrestored"]
     assert entry["repository"] == name and entry["field"] == "status.lastMaintenanceTime"
     assert entry["original"] == before and entry["temporary_value"] is None
@@ -487,6 +493,7 @@ def test_a_failed_restore_names_the_value_and_the_command(make_sim, run_module, 
     body = json.loads(command.split(" -p ", 1)[1].strip("'"))
     kube_server.patch_object(kube_server._type_for("velero.io/v1", "BackupRepository"), "velero", name, body)
     assert sim.repository(name)["status"]["lastMaintenanceTime"] == before
+    assert not sim.repository(name)["metadata"].get("annotations")  # the command removes the restore mark too
 
 
 def test_the_registered_sizing_result_is_accepted_as_recommendation(make_sim, tmp_path, kubeconfig_path) -> None:
@@ -520,8 +527,8 @@ def test_the_registered_sizing_result_is_accepted_as_recommendation(make_sim, tm
     assert [a["memory_limit"] for a in item["attempts"]] == [expected]
 
 
-ZONE_A = {"nodeSelector": {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In",
-                                                  "values": ["zone-a"]}]}}
+ZONE_A = {"nodeSelector": {"matchExpressions": [
+    {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["zone-a"]}]}}
 ZONE_B = {"nodeSelector": {"matchLabels": {"topology.kubernetes.io/zone": "zone-b"}}}
 
 

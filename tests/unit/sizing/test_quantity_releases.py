@@ -128,6 +128,7 @@ def test_versions_and_range() -> None:
     assert release("v1.16.2").text == "1.16.2"
     assert release("1.14.9").assumed_from == "1.14.1"
     assert release("1.18.3").assumed_from is None and release("1.18.9").assumed_from == "1.18.3"
+    assert release("1.17.2").assumed_from is None and release("1.17.3").assumed_from == "1.17.2"
     for bad in ("1.11.0", f"1.{NEWEST_MINOR + 1}.0", "2.14.0"):
         with pytest.raises(ValueError, match=f"supported versions are {SUPPORTED_RANGE}"):
             release(bad)
