@@ -16,12 +16,13 @@ import typing as t
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values, _report, _svg
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _arg_errors, _helm_values, _report, _svg
 from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import describe_value, type_name
 from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
 from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import (
     argument_spec as sizing_argument_spec,
 )
+from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import FIELDS as SIZING_FIELDS
 from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import section_shape_problem
 
 # cluster, data and policy come from the sizing module's field table, so both accept and coerce the same input;
@@ -54,7 +55,19 @@ class ActionModule(ActionBase):
         problem = section_shape_problem(self._task.args)
         if problem:
             raise AnsibleActionFail(f"{name}: {problem}")
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        # Unknown and missing keys in the user's words (host, inventory variable, closest known key), before
+        # Ansible's own validation says "missing required arguments: namespaces found in cluster".
+        problems = _arg_errors.section_key_problems(
+            self._task.args, {section: list(fields) for section, fields in SIZING_FIELDS.items()},
+            {section: [key for key, spec in fields.items() if spec.required]
+             for section, fields in SIZING_FIELDS.items()})
+        if problems:
+            raise AnsibleActionFail(f"{name}: {'; '.join(problems)}")
+        try:
+            _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        except AnsibleActionFail as exc:
+            raise AnsibleActionFail(f"{name}: {_arg_errors.in_inventory_terms(exc.message)}") from None
+        misspelt = _arg_errors.misspelt_host_variables(task_vars)
         try:
             overrides, source, sensitive = self._overrides(args["overrides"], task_vars)
             # Options Ansible filled with None stay: the sizing validator reads None as "not known".
@@ -79,8 +92,9 @@ class ActionModule(ActionBase):
         summary = _report.fleet_summary(name, recommendation, rendered)
         # Only replaced user values are shown as Ansible warnings; everything else is in the report.
         replaced = [c for c in rendered["conflicts"] if c["winner"] == "tuned"]
+        result["warnings"] = [f"{name}: {warning}" for warning in misspelt]
         if replaced:
-            result["warnings"] = [
+            result["warnings"] += [
                 f"{name}: replaced your {c['path']} ({_helm_values.describe(c['user'])}) with the tuned "
                 f"{_helm_values.describe(c['tuned'])}; list it in velero_values_user_wins to keep yours"
                 for c in replaced]
