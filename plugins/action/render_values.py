@@ -16,7 +16,13 @@ import typing as t
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.velero_ops.tuning.plugins.module_utils import _arg_errors, _helm_values, _report, _svg
+from ansible_collections.velero_ops.tuning.plugins.module_utils import (
+    _arg_errors,
+    _helm_values,
+    _release_values,
+    _report,
+    _svg,
+)
 from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import describe_value, type_name
 from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
 from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import (
@@ -38,7 +44,19 @@ ARGUMENT_SPEC: dict[str, t.Any] = {
     "facts": {"type": "dict"},
     "values_file": {"type": "str", "default": _report.VALUES_FILE},
     "svg_file": {"type": "str", "default": _report.SVG_FILE},
+    "namespace": {"type": "str", "default": "velero"},
+    "values_complete": {"type": "bool", "default": False},
+    "values_path": {"type": "str"},
 }
+
+
+def _shown_path(path: str) -> str:
+    """A path under the current directory as the user would type it there (out/prod-eu1/values.yaml)."""
+    if os.path.isabs(path):
+        relative = os.path.relpath(path, os.getcwd())
+        if not relative.startswith(os.pardir):
+            return relative
+    return path
 
 
 class ActionModule(ActionBase):
@@ -78,10 +96,17 @@ class ActionModule(ActionBase):
                 overrides_source=source, release_name=args["release_name"],
                 user_wins=_helm_values.to_plain(args["user_wins"]), unchecked_keys=args["unchecked_keys"],
                 cluster_name=name)
+            # values.yaml says whether it is the release's complete values or an overlay, and how to apply it.
+            contract = _release_values.contract(
+                args["release_name"], args["namespace"], rendered["chart_version"],
+                _shown_path(args["values_path"] or args["values_file"]), args["values_complete"])
+            rendered["values_yaml"] = "".join(
+                f"# {line}\n" for line in _release_values.header_lines(*contract)) + rendered["values_yaml"]
             facts = _helm_values.to_plain(args["facts"] or {})
             svg_file = args["svg_file"] or None
             report = _report.cluster_report(name, recommendation, rendered, release_name=args["release_name"],
-                                            svg_file=svg_file, values_file=args["values_file"], facts=facts)
+                                            svg_file=svg_file, values_file=args["values_file"], facts=facts,
+                                            applying=contract)
             svg = _svg.api_time_svg(
                 recommendation["predicted"]["api_time_curve"],
                 (recommendation.get("velero_defaults") or {}).get("server.client_qps"),

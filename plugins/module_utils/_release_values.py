@@ -14,6 +14,7 @@ Pure Python, no Ansible imports; raises ValueError.
 from __future__ import annotations
 
 import copy
+import textwrap
 import typing as t
 
 OVERLAY = "overlay"
@@ -59,3 +60,29 @@ def release_values(deployed: t.Any, written: t.Any, contract: str) -> dict[str, 
         "removed_paths": sorted(path for path in before if path not in after),
         "changed": values != dict(deployed),
     }
+
+
+CHART_REF = "vmware-tanzu/velero"
+
+
+def apply_command(release: str, namespace: str, chart: str, values_path: str, complete: bool) -> str:
+    """The helm upgrade that applies values.yaml without resetting the release's other values."""
+    mine = "" if complete else " -f <your values>"
+    return f"helm upgrade {release} {CHART_REF} -n {namespace} --version {chart}{mine} -f {values_path}"
+
+
+def contract(release: str, namespace: str, chart: str, values_path: str, complete: bool) -> tuple[str, str]:
+    """(What values.yaml is - complete values or an overlay -, the command that applies it): header and report."""
+    command = apply_command(release, namespace, chart, values_path, complete)
+    if complete:
+        return (f"COMPLETE values of release {release} (namespace {namespace}): your velero_values_overrides are "
+                "every value of the release (velero_values_complete: true), plus the tuning. Apply with:", command)
+    return (f"OVERLAY, not the complete values of release {release} (namespace {namespace}): the tuned keys and your "
+            "velero_values_overrides only. With this file alone, helm upgrade resets every other value (storage "
+            "location, credentials, plugins...) to the chart's defaults. Apply it over your own values, last (or set "
+            "velero_values_complete: true when velero_values_overrides holds all your values):", command)
+
+
+def header_lines(prose: str, command: str) -> list[str]:
+    """The contract as comment lines of values.yaml (without the leading '# ')."""
+    return textwrap.wrap(prose, width=112) + [f"  {command}"]
