@@ -36,3 +36,7 @@ os.environ["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join(
 _TESTS_DIR = str(REPO_ROOT / "tests")
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
+# Repository tools the tests also run (tools/schema_gen.py: the committed schemas must match its output).
+_TOOLS_DIR = str(REPO_ROOT / "tools")
+if _TOOLS_DIR not in sys.path:
+    sys.path.insert(0, _TOOLS_DIR)

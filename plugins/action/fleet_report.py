@@ -17,7 +17,8 @@ import typing as t
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values, _report
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _report
+from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import to_plain
 
 ARGUMENT_SPEC: dict[str, t.Any] = {
     "hosts": {"type": "list", "elements": "str"},
@@ -64,9 +65,9 @@ class ActionModule(ActionBase):
                 continue
             variables = hostvars[host]
             if args["failure_var"] in variables:
-                rows.append(_failure_row(host, _helm_values.to_plain(variables[args["failure_var"]])))
+                rows.append(_failure_row(host, to_plain(variables[args["failure_var"]])))
             elif args["summary_var"] in variables:
-                rows.append(_helm_values.to_plain(variables[args["summary_var"]]))
+                rows.append(to_plain(variables[args["summary_var"]]))
             # Hosts with neither did not get this far: their earlier row (if any) is carried over below.
         if missing:
             raise AnsibleActionFail(f"fleet_report: unknown hosts {', '.join(missing)}")

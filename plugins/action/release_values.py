@@ -13,7 +13,9 @@ import typing as t
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values, _release_values
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _release_values
+from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import to_plain
+from ansible_collections.velero_ops.tuning.plugins.module_utils._values_dump import dump_values
 
 ARGUMENT_SPEC: dict[str, t.Any] = {
     "deployed": {"type": "raw"},
@@ -35,8 +37,8 @@ class ActionModule(ActionBase):
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         try:
-            planned = _release_values.release_values(_helm_values.to_plain(args["deployed"]),
-                                                     _helm_values.to_plain(args["values"]), args["contract"])
+            planned = _release_values.release_values(to_plain(args["deployed"]),
+                                                     to_plain(args["values"]), args["contract"])
         except ValueError as exc:
             raise AnsibleActionFail(f"release {args['release']} in namespace {args['namespace']}: {exc}") from None
         result.update(planned)
@@ -50,7 +52,7 @@ class ActionModule(ActionBase):
             result["diff"] = {
                 "before_header": f"{name}: values now",
                 "after_header": f"{name}: values after the upgrade",
-                "before": _helm_values.dump_values(_helm_values.to_plain(args["deployed"] or {})),
-                "after": _helm_values.dump_values(planned["values"]),
+                "before": dump_values(to_plain(args["deployed"] or {})),
+                "after": dump_values(planned["values"]),
             }
         return result

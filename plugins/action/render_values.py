@@ -22,8 +22,9 @@ from ansible_collections.velero_ops.tuning.plugins.module_utils import (
     _release_values,
     _report,
     _svg,
+    _values_plan,
 )
-from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import describe_value, type_name
+from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import describe_value, to_plain, type_name
 from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
 from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import (
     argument_spec as sizing_argument_spec,
@@ -89,12 +90,12 @@ class ActionModule(ActionBase):
         try:
             overrides, source, sensitive = self._overrides(args["overrides"], task_vars)
             # Options Ansible filled with None stay: the sizing validator reads None as "not known".
-            recommendation = recommend(_helm_values.to_plain(
+            recommendation = recommend(to_plain(
                 {key: args[key] for key in ("velero_version", "cluster", "data", "policy")}))
             rendered = _helm_values.render_values(
                 recommendation, args["chart_version"], velero_version=args["velero_version"], overrides=overrides,
                 overrides_source=source, release_name=args["release_name"],
-                user_wins=_helm_values.to_plain(args["user_wins"]), unchecked_keys=args["unchecked_keys"],
+                user_wins=to_plain(args["user_wins"]), unchecked_keys=args["unchecked_keys"],
                 cluster_name=name)
             # values.yaml says whether it is the release's complete values or an overlay, and how to apply it.
             contract = _release_values.contract(
@@ -102,7 +103,7 @@ class ActionModule(ActionBase):
                 _shown_path(args["values_path"] or args["values_file"]), args["values_complete"])
             rendered["values_yaml"] = "".join(
                 f"# {line}\n" for line in _release_values.header_lines(*contract)) + rendered["values_yaml"]
-            facts = _helm_values.to_plain(args["facts"] or {})
+            facts = to_plain(args["facts"] or {})
             svg_file = args["svg_file"] or None
             report = _report.cluster_report(name, recommendation, rendered, release_name=args["release_name"],
                                             svg_file=svg_file, values_file=args["values_file"], facts=facts,
@@ -120,8 +121,8 @@ class ActionModule(ActionBase):
         result["warnings"] = [f"{name}: {warning}" for warning in misspelt]
         if replaced:
             result["warnings"] += [
-                f"{name}: replaced your {c['path']} ({_helm_values.describe(c['user'])}) with the tuned "
-                f"{_helm_values.describe(c['tuned'])}; list it in velero_values_user_wins to keep yours"
+                f"{name}: replaced your {c['path']} ({_values_plan.describe(c['user'])}) with the tuned "
+                f"{_values_plan.describe(c['tuned'])}; list it in velero_values_user_wins to keep yours"
                 for c in replaced]
         result.update({
             "changed": False,

@@ -19,7 +19,7 @@ import dataclasses
 import re
 import typing as t
 
-from ._releases import parse_version, release
+from ._releases import SUPPORTED_MINORS_TEXT, parse_version, release
 
 # Routes for the repository-maintenance resources.
 #   server-resources: Velero 1.12/1.13 run maintenance inside the server pod -> size `resources`.
@@ -300,7 +300,7 @@ def chart_era(chart_version: t.Any, velero_version: t.Any = None, *,
     era = next((row for row in ERAS if _in_range(chart, row.first, row.last)), None)
     if era is None:
         raise ValueError(f"{chart_field}: chart {chart} ships Velero {app}, which is not supported "
-                         f"(supported: Velero 1.12 to 1.18, chart {ERAS[0].first} to {ERAS[-1].last})")
+                         f"(supported: Velero {SUPPORTED_MINORS_TEXT}, chart {ERAS[0].first} to {ERAS[-1].last})")
     if velero_version is not None:
         wanted = release(velero_version, velero_field)
         if wanted.version[1] != era.velero_minor:

@@ -22,7 +22,7 @@ import math
 import re
 import typing as t
 
-from ._fields import string_list
+from ._fields import nested_get, string_list
 from ._quantity import parse_cpu_millicores, parse_duration, parse_memory
 from ._velero_server import (
     config_key,
@@ -34,7 +34,7 @@ from ._velero_server import (
 )
 
 if t.TYPE_CHECKING:  # pragma: no cover
-    from ._kube import APIResource
+    from ._kube_discovery import APIResource
 
 # item_collector.go cohabitatingResources(): the same objects served by two groups are listed once.
 COHABITATING_RESOURCES: dict[str, tuple[str, str]] = {
@@ -298,7 +298,9 @@ def _resources(container: t.Mapping[str, t.Any] | None) -> dict | None:
     return result
 
 
-UNBOUNDED_POD_RESOURCES = {"cpuRequest": "0", "cpuLimit": "0", "memoryRequest": "0", "memoryLimit": "0"}
+def _default_group(defaults: t.Mapping[str, t.Any], prefix: str) -> dict[str, t.Any]:
+    """The leaves of ``prefix`` in a release's ``defaults()`` as one mapping (maintenance.pod_resources)."""
+    return {path[len(prefix) + 1:]: value for path, value in defaults.items() if path.startswith(prefix + ".")}
 
 
 def current_settings(*, release: t.Any, server_flags: t.Mapping[str, str],
@@ -322,20 +324,27 @@ def current_settings(*, release: t.Any, server_flags: t.Mapping[str, str],
         elif default is not None:
             put(path, default, "Velero default")
 
-    flag_or_default("server.client_qps", "client-qps", _float, release.default_client_qps if release else None)
-    flag_or_default("server.client_burst", "client-burst", _int, release.default_client_burst if release else None)
-    flag_or_default("server.client_page_size", "client-page-size", _int, DEFAULT_PAGE_SIZE)
+    # Velero's defaults of this release (None: not known, only explicit settings are reported).
+    defaults: t.Mapping[str, t.Any] = release.defaults() if release is not None else {}
+    flag_or_default("server.client_qps", "client-qps", _float, defaults.get("server.client_qps"))
+    flag_or_default("server.client_burst", "client-burst", _int, defaults.get("server.client_burst"))
+    flag_or_default("server.client_page_size", "client-page-size", _int,
+                    defaults.get("server.client_page_size", DEFAULT_PAGE_SIZE))
     if server_container is not None:
         put("server.resources", _resources(server_container), "server Deployment")
 
     maintenance_global = (maintenance_cm or {}).get("global") or {}
+    in_server = release is not None and defaults.get("maintenance.mechanism") == "in-server"
     if "podResources" in maintenance_global:
         put("maintenance.pod_resources", dict(maintenance_global["podResources"] or {}),
             "maintenance ConfigMap global.podResources")
     elif maintenance_job_resources(server_flags):
         put("maintenance.pod_resources", maintenance_job_resources(server_flags), "server flags --maintenance-job-*")
-    elif release is not None and release.at_least(14):
-        put("maintenance.pod_resources", dict(UNBOUNDED_POD_RESOURCES), "Velero default (no requests or limits)")
+    elif release is not None and not in_server:
+        put("maintenance.pod_resources", {field: value for field, value in
+                                          _default_group(defaults, "maintenance.pod_resources").items()
+                                          if not field.startswith("ephemeralStorage")},
+            "Velero default (no requests or limits)")
     elif server_container is not None:
         server_resources = _resources(server_container) or {}
         put("maintenance.pod_resources", {
@@ -354,32 +363,32 @@ def current_settings(*, release: t.Any, server_flags: t.Mapping[str, str],
     elif "keep-latest-maintenance-jobs" in server_flags and _int(server_flags["keep-latest-maintenance-jobs"]) is not None:
         put("maintenance.keep_latest_jobs", _int(server_flags["keep-latest-maintenance-jobs"]),
             "server flag --keep-latest-maintenance-jobs")
-    elif release is not None and release.at_least(14):
-        put("maintenance.keep_latest_jobs", 3, "Velero default")
+    elif defaults.get("maintenance.keep_latest_jobs") is not None:
+        put("maintenance.keep_latest_jobs", defaults["maintenance.keep_latest_jobs"], "Velero default")
     frequency = server_flags.get("default-repo-maintain-frequency")
     if frequency and frequency not in ("0", "0s"):
         put("maintenance.frequency", frequency, "server flag --default-repo-maintain-frequency")
-    elif release is not None:
-        put("maintenance.frequency", "1h", "Velero default (kopia)")
+    elif defaults.get("maintenance.frequency") is not None:
+        put("maintenance.frequency", defaults["maintenance.frequency"], "Velero default (kopia)")
 
     kopia = (backup_repository_cm or {}).get("kopia") or {}
     if "cacheLimitMB" in kopia and _int(kopia["cacheLimitMB"]) is not None:
         put("repository.cache_limit_mb", _int(kopia["cacheLimitMB"]), "backup-repository ConfigMap kopia.cacheLimitMB")
-    elif release is not None:
-        put("repository.cache_limit_mb", release.default_cache_limit_mb, "Velero default")
+    elif defaults.get("repository.cache_limit_mb") is not None:
+        put("repository.cache_limit_mb", defaults["repository.cache_limit_mb"], "Velero default")
     if kopia.get("fullMaintenanceInterval"):
         put("repository.full_maintenance_interval", kopia["fullMaintenanceInterval"],
             "backup-repository ConfigMap kopia.fullMaintenanceInterval")
-    elif release is not None and release.full_maintenance_interval:
-        put("repository.full_maintenance_interval", "normalGC", "Velero default")
+    elif defaults.get("repository.full_maintenance_interval") is not None:
+        put("repository.full_maintenance_interval", defaults["repository.full_maintenance_interval"], "Velero default")
 
     if node_agent_container is not None:
         put("node_agent.resources", _resources(node_agent_container), "node-agent DaemonSet")
     concurrency = ((node_agent_config or {}).get("loadConcurrency") or {}).get("globalConfig")
     if _int(concurrency) is not None:
         put("node_agent.load_concurrency", _int(concurrency), "node-agent ConfigMap loadConcurrency.globalConfig")
-    elif node_agent_container is not None and release is not None and release.at_least(13):
-        put("node_agent.load_concurrency", 1, "Velero default")
+    elif node_agent_container is not None and defaults.get("node_agent.load_concurrency") is not None:
+        put("node_agent.load_concurrency", defaults["node_agent.load_concurrency"], "Velero default")
     if node_agent_config and "podResources" in node_agent_config:
         put("node_agent.pod_resources", dict(node_agent_config["podResources"] or {}),
             "node-agent ConfigMap podResources")
@@ -638,21 +647,12 @@ def _same(current: t.Any, recommended: t.Any, key: str = "") -> bool:
     return current == recommended
 
 
-def _lookup(document: t.Mapping[str, t.Any], dotted: str) -> t.Any:
-    node: t.Any = document
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def _recommended_paths(recommendation: t.Mapping[str, t.Any]) -> list[str]:
     paths = ["server.client_qps", "server.client_burst", "server.client_page_size", "server.resources",
              "maintenance.pod_resources", "maintenance.keep_latest_jobs", "maintenance.frequency",
              "repository.cache_limit_mb", "repository.full_maintenance_interval",
              "node_agent.resources", "node_agent.pod_resources", "node_agent.load_concurrency"]
-    repositories = _lookup(recommendation, "maintenance.repositories") or {}
+    repositories = nested_get(recommendation, "maintenance.repositories") or {}
     if isinstance(repositories, dict):
         paths += [f"maintenance.repositories.{key}.pod_resources" for key in sorted(repositories)]
     return paths
@@ -692,7 +692,7 @@ def drift(current: t.Mapping[str, t.Mapping[str, t.Any]], recommendation: t.Mapp
     defaults = {path: _flat_lookup(flat_defaults, path) for path in _recommended_paths(recommendation)}
     result = []
     for path in _recommended_paths(recommendation):
-        recommended = _lookup(recommendation, path)
+        recommended = nested_get(recommendation, path)
         if recommended is None:
             continue
         entry = current.get(path)

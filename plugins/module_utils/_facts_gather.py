@@ -23,7 +23,9 @@ import time
 import typing as t
 
 from . import _cluster_facts as facts
-from ._kube import APIResource, KubeAPIError, KubeClient, KubeForbidden, KubeUnauthorized, KubeUnavailable
+from ._kube import KubeClient
+from ._kube_discovery import APIResource
+from ._kube_errors import KubeAPIError, KubeForbidden, KubeUnauthorized, KubeUnavailable
 from ._releases import VeleroRelease
 from ._releases import release as lookup_release
 from ._velero_server import ServerDeployment, command_words, config_key, find_server_deployment, parse_flags

@@ -5,8 +5,10 @@
 
 Transport, kubeconfig loading, TLS, client certificates, proxies and token refresh all come
 from the official ``kubernetes`` client (``Configuration`` + ``ApiClient``); this file only adds
-what the modules need on top: raw API paths, bounded retries that honour ``Retry-After``,
-metadata-only paging, aggregated discovery and exceptions that name the missing permission.
+what the modules need on top: connection options named as in kubernetes.core (``ConnectionOptions``) and a
+client for raw API paths (``KubeClient``) with bounded retries that honour ``Retry-After``, metadata-only paging
+and discovery. Errors and the retry rules are in ``_kube_errors``, discovery documents are read by
+``_kube_discovery``.
 
 No Ansible imports. ``kubernetes`` is imported guarded: check ``HAS_KUBERNETES`` first.
 """
@@ -14,7 +16,6 @@ No Ansible imports. ``kubernetes`` is imported guarded: check ``HAS_KUBERNETES``
 from __future__ import annotations
 
 import dataclasses
-import email.utils
 import json
 import os
 import re
@@ -22,6 +23,23 @@ import time
 import traceback
 import typing as t
 from urllib.parse import urlencode
+
+from ._kube_discovery import APIResource, aggregated_versions, parse_resource_list, preferred_resources
+from ._kube_errors import (
+    RETRY_STATUSES,
+    KubeAPIError,
+    KubeConfigError,
+    KubeForbidden,
+    KubeUnauthorized,
+    KubeUnavailable,
+    backoff_seconds,
+    error_for_status,
+    header_value,
+    retry_after_seconds,
+    status_body,
+    status_text,
+    transport_problem,
+)
 
 try:
     import urllib3
@@ -49,133 +67,6 @@ CONTENT_MERGE_PATCH = "application/merge-patch+json"
 
 USER_AGENT = "velero_ops.tuning"
 DEFAULT_PAGE_SIZE = 500
-_RETRY_STATUSES = frozenset([429, 500, 502, 503, 504])
-
-
-# --------------------------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------------------------
-
-
-class KubeAPIError(Exception):
-    """An API request failed. ``status`` is the HTTP status (None when nothing was answered)."""
-
-    def __init__(self, message: str, *, status: int | None = None, reason: str = "", method: str | None = None,
-                 path: str | None = None, retry_after: float | None = None, body: t.Any = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.reason = reason
-        self.method = method
-        self.path = path
-        self.retry_after = retry_after
-        self.body = body
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class KubeConfigError(KubeAPIError, ValueError):
-    """Connection options or kubeconfig are unusable (no request was sent)."""
-
-
-class KubeUnauthorized(KubeAPIError):
-    """401: the credentials were rejected."""
-
-
-class KubeForbidden(KubeAPIError):
-    """403: ``verb``, ``group``, ``resource`` and ``namespace`` name the missing permission."""
-
-    def __init__(self, message: str, *, verb: str = "", group: str | None = None, resource: str = "",
-                 namespace: str | None = None, **kwargs: t.Any) -> None:
-        super().__init__(message, **kwargs)
-        self.verb = verb
-        self.group = group
-        self.resource = resource
-        self.namespace = namespace
-
-    @property
-    def permission(self) -> dict[str, t.Any]:
-        return {"verb": self.verb, "api_group": self.group, "resource": self.resource, "namespace": self.namespace}
-
-
-class KubeNotFound(KubeAPIError):
-    """404."""
-
-
-class KubeConflict(KubeAPIError):
-    """409: AlreadyExists on create, or a resourceVersion conflict on update/patch."""
-
-
-class KubeUnavailable(KubeAPIError):
-    """Connection errors, timeouts, 429 and 5xx that persisted through the bounded retries."""
-
-
-# --------------------------------------------------------------------------------------------
-# API paths
-# --------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class ResourceRef:
-    """What an API path addresses (used to name the permission in errors)."""
-
-    group: str | None  # None for non-resource URLs such as /version or /apis
-    version: str
-    resource: str  # plural, with "/subresource" when present (pods/log)
-    namespace: str | None
-    name: str | None
-
-    def verb(self, method: str, query: t.Mapping[str, t.Any] | None = None) -> str:
-        method = method.upper()
-        if self.group is None:
-            return method.lower()
-        if method == "GET":
-            if self.name is None:
-                return "watch" if query and str(query.get("watch", "")).lower() in ("1", "true") else "list"
-            return "get"
-        if method == "DELETE":
-            return "delete" if self.name is not None else "deletecollection"
-        return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
-
-
-_CORE_PREFIX = re.compile(r"^/api/(?P<version>[^/]+)(?P<rest>/.*)?$")
-_GROUP_PREFIX = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)(?P<rest>/.*)?$")
-_NAMESPACE_SUBRESOURCES = ("status", "finalize")
-
-
-def parse_api_path(path: str) -> ResourceRef:
-    """Split ``/api/v1/namespaces/ns/pods/name/log`` style paths into their parts."""
-    path = path.split("?", 1)[0]
-    match = _CORE_PREFIX.match(path)
-    group = ""
-    if match is None:
-        match = _GROUP_PREFIX.match(path)
-        if match is None:
-            return ResourceRef(None, "", path, None, None)
-        group = match.group("group")
-    version = match.group("version")
-    parts = [p for p in (match.group("rest") or "").split("/") if p]
-    if not parts:
-        return ResourceRef(None, version, path, None, None)
-    namespace = None
-    if parts[0] == "namespaces" and len(parts) >= 3 and not (len(parts) == 3 and parts[2] in _NAMESPACE_SUBRESOURCES):
-        namespace = parts[1]
-        parts = parts[2:]
-    resource = parts[0]
-    name = parts[1] if len(parts) > 1 else None
-    if len(parts) > 2:
-        resource = resource + "/" + "/".join(parts[2:])
-    return ResourceRef(group, version, resource, namespace, name)
-
-
-def describe_permission(verb: str, ref: ResourceRef) -> str:
-    if ref.group is None:
-        return f'{verb} on the non-resource URL "{ref.resource}"'
-    where = f'in namespace "{ref.namespace}"' if ref.namespace else "at the cluster scope"
-    if ref.resource.startswith("namespaces") and ref.name and ref.namespace is None:
-        where = "at the cluster scope"
-    return f'{verb} {ref.resource} (API group "{ref.group}") {where}'
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,118 +244,6 @@ class ConnectionOptions:
 
 
 # --------------------------------------------------------------------------------------------
-# Discovery
-# --------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class APIResource:
-    """One served resource type (preferred version of its group)."""
-
-    group: str
-    version: str
-    plural: str
-    kind: str
-    namespaced: bool
-    verbs: tuple[str, ...] = ()
-    short_names: tuple[str, ...] = ()
-    singular: str = ""
-    categories: tuple[str, ...] = ()
-    subresources: tuple[str, ...] = ()
-
-    @property
-    def resource(self) -> str:
-        return self.plural
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    @property
-    def group_resource(self) -> str:
-        """Velero's spelling: ``pods`` for the core group, ``deployments.apps`` otherwise."""
-        return f"{self.plural}.{self.group}" if self.group else self.plural
-
-    def path(self, namespace: str | None = None, name: str | None = None) -> str:
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if namespace and self.namespaced:
-            base += f"/namespaces/{namespace}"
-        base += f"/{self.plural}"
-        if name:
-            base += f"/{name}"
-        return base
-
-    def supports(self, *verbs: str) -> bool:
-        return all(verb in self.verbs for verb in verbs)
-
-
-def _tuple(value: t.Any) -> tuple[str, ...]:
-    return tuple(str(v) for v in value) if isinstance(value, (list, tuple)) else ()
-
-
-def _aggregated_versions(document: t.Mapping[str, t.Any], failures: dict[str, str]) -> list[tuple[str, list[tuple[str, list[APIResource]]]]]:
-    """``[(group, [(version, resources), ...preferred first]), ...]`` from an APIGroupDiscoveryList."""
-    groups = []
-    for item in document.get("items") or []:
-        group = ((item.get("metadata") or {}).get("name")) or ""
-        versions = []
-        for entry_version in item.get("versions") or []:  # descending order of preference
-            version = str(entry_version.get("version", ""))
-            if entry_version.get("freshness") == "Stale":
-                failures[f"{group}/{version}" if group else version] = "discovery document is stale"
-                continue
-            resources = []
-            for entry in entry_version.get("resources") or []:
-                response_kind = entry.get("responseKind") or {}
-                resources.append(APIResource(
-                    group=group, version=version, plural=str(entry.get("resource", "")),
-                    kind=str(response_kind.get("kind", "")), namespaced=entry.get("scope") == "Namespaced",
-                    verbs=_tuple(entry.get("verbs")), short_names=_tuple(entry.get("shortNames")),
-                    singular=str(entry.get("singularResource", "")), categories=_tuple(entry.get("categories")),
-                    subresources=tuple(str(s.get("subresource", "")) for s in entry.get("subresources") or []),
-                ))
-            versions.append((version, resources))
-        groups.append((group, versions))
-    return groups
-
-
-def _parse_resource_list(group: str, version: str, document: t.Mapping[str, t.Any]) -> list[APIResource]:
-    entries = document.get("resources") or []
-    subresources: dict[str, list[str]] = {}
-    for entry in entries:
-        name = str(entry.get("name", ""))
-        if "/" in name:
-            parent, sub = name.split("/", 1)
-            subresources.setdefault(parent, []).append(sub)
-    resources = []
-    for entry in entries:
-        name = str(entry.get("name", ""))
-        if not name or "/" in name:
-            continue
-        resources.append(APIResource(
-            group=group, version=version, plural=name, kind=str(entry.get("kind", "")),
-            namespaced=bool(entry.get("namespaced")), verbs=_tuple(entry.get("verbs")),
-            short_names=_tuple(entry.get("shortNames")), singular=str(entry.get("singularName", "")),
-            categories=_tuple(entry.get("categories")), subresources=tuple(subresources.get(name, ())),
-        ))
-    return resources
-
-
-def preferred_resources(groups: t.Sequence[tuple[str, t.Sequence[tuple[str, t.Sequence[APIResource]]]]]) -> list[APIResource]:
-    """client-go ``ServerPreferredResources``: each resource once, in its group's preferred version if
-    served there, otherwise in the first (most preferred) version that serves it
-    (e.g. ``datauploads.velero.io`` exists only in ``v2alpha1`` while ``v1`` is preferred)."""
-    result: list[APIResource] = []
-    for group, versions in groups:
-        chosen: dict[str, APIResource] = {}
-        for _version, resources in versions:
-            for resource in resources:
-                chosen.setdefault(resource.plural, resource)
-        result.extend(chosen.values())
-    return result
-
-
-# --------------------------------------------------------------------------------------------
 # Client
 # --------------------------------------------------------------------------------------------
 
@@ -474,33 +253,6 @@ class _Response:
     status: int
     headers: t.Mapping[str, str]
     data: bytes
-
-
-def _retry_after_seconds(value: t.Any) -> float | None:
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _header(headers: t.Any, name: str) -> t.Any:
-    if not headers:
-        return None
-    getter = getattr(headers, "get", None)
-    if getter is None:
-        return None
-    value = getter(name)
-    if value is None:
-        value = getter(name.lower())
-    return value
 
 
 class KubeClient:
@@ -637,13 +389,13 @@ class KubeClient:
         groups: list[tuple[str, list[tuple[str, list[APIResource]]]]] = []
         aggregated = True
         if core.get("kind") == "APIGroupDiscoveryList":
-            groups += _aggregated_versions(core, self.discovery_failures)
+            groups += aggregated_versions(core, self.discovery_failures)
         else:
             aggregated = False
             versions = [str(v) for v in core.get("versions") or ["v1"]]
             groups.append(("", [(v, self._legacy_group_version("", v)) for v in versions]))
         if apis.get("kind") == "APIGroupDiscoveryList":
-            groups += _aggregated_versions(apis, self.discovery_failures)
+            groups += aggregated_versions(apis, self.discovery_failures)
         else:
             aggregated = False
             for group in apis.get("groups") or []:
@@ -672,7 +424,7 @@ class KubeClient:
                 raise
             self.discovery_failures[path.split("/", 2)[-1]] = exc.message
             return []
-        return _parse_resource_list(group, version, document)
+        return parse_resource_list(group, version, document)
 
     def _json(self, method: str, path: str, *, query: t.Mapping[str, t.Any] | None = None, body: t.Any = None,
               accept: str = ACCEPT_JSON, content_type: str | None = None) -> dict:
@@ -723,7 +475,7 @@ class KubeClient:
         return _Response(int(raw.status), headers_out or {}, data or b"")
 
     def _backoff(self, attempt: int) -> float:
-        return min(self.backoff_base * (2 ** attempt), self.backoff_max)
+        return backoff_seconds(attempt, self.backoff_base, self.backoff_max)
 
     def _wait(self, seconds: float) -> None:
         if seconds > 0:
@@ -750,26 +502,26 @@ class KubeClient:
             except KubeAPIError:
                 raise
             except (urllib3.exceptions.HTTPError, OSError) as exc:
-                last_problem = _transport_problem(exc)
+                last_problem = transport_problem(exc)
                 last_status, last_retry_after = None, None
                 if attempt + 1 < attempts:
                     self._wait(self._backoff(attempt))
                 continue
             if 200 <= response.status < 300:
                 return response
-            status_body = _status_body(response.data)
-            if response.status in _RETRY_STATUSES:
+            error_body = status_body(response.data)
+            if response.status in RETRY_STATUSES:
                 last_status = response.status
-                last_body = status_body
-                last_retry_after = _retry_after_seconds(_header(response.headers, "Retry-After"))
-                last_problem = _status_text(response.status, status_body)
+                last_body = error_body
+                last_retry_after = retry_after_seconds(header_value(response.headers, "Retry-After"))
+                last_problem = status_text(response.status, error_body)
                 if attempt + 1 < attempts:
                     if last_retry_after is None:
                         self._wait(self._backoff(attempt))
                     else:
                         self._wait(min(last_retry_after, self.max_retry_after))
                 continue
-            raise self._error(method, path, query, response.status, status_body)
+            raise error_for_status(method, path, query, response.status, error_body)
         where = f"{method} {path}"
         if last_status is None:
             message = (f"{where}: the Kubernetes API at {self.host} is unreachable after {attempts} attempt(s): "
@@ -780,52 +532,3 @@ class KubeClient:
         raise KubeUnavailable(message, status=last_status, reason=(last_body or {}).get("reason", "") or (
             "Unreachable" if last_status is None else ""), method=method, path=path,
             retry_after=last_retry_after, body=last_body)
-
-    def _error(self, method: str, path: str, query: t.Mapping[str, t.Any] | None, status: int,
-               body: dict) -> KubeAPIError:
-        ref = parse_api_path(path)
-        verb = ref.verb(method, query)
-        server_message = str(body.get("message") or "").strip()
-        reason = str(body.get("reason") or "")
-        kwargs: dict[str, t.Any] = {"status": status, "reason": reason, "method": method, "path": path, "body": body}
-        suffix = f": {server_message}" if server_message else ""
-        if status == 401:
-            return KubeUnauthorized(f"{method} {path}: the API server rejected the credentials (401 Unauthorized)"
-                                    f"{suffix}", **kwargs)
-        if status == 403:
-            return KubeForbidden(f"forbidden: missing permission to {describe_permission(verb, ref)}{suffix}",
-                                 verb=verb, group=ref.group, resource=ref.resource,
-                                 namespace=ref.namespace, **kwargs)
-        if status == 404:
-            return KubeNotFound(f"{method} {path}: not found{suffix}", **kwargs)
-        if status == 409:
-            return KubeConflict(f"{method} {path}: conflict ({reason or 'Conflict'}){suffix}", **kwargs)
-        return KubeAPIError(f"{method} {path}: {_status_text(status, body)}", **kwargs)
-
-
-def _status_body(data: bytes) -> dict:
-    try:
-        document = json.loads(data) if data else {}
-    except ValueError:
-        text = data.decode("utf-8", errors="replace").strip()
-        return {"message": text[:300]} if text else {}
-    return document if isinstance(document, dict) else {}
-
-
-def _status_text(status: int, body: t.Mapping[str, t.Any]) -> str:
-    reason = str(body.get("reason") or "").strip()
-    message = str(body.get("message") or "").strip()
-    text = f"{status}{' ' + reason if reason else ''}"
-    return f"{text}: {message}" if message else text
-
-
-def _transport_problem(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None)
-    inner = reason if isinstance(reason, BaseException) else exc
-    text = str(inner) or type(inner).__name__
-    name = type(inner).__name__
-    if "timed out" in text.lower() or "Timeout" in name:
-        return f"timed out ({text})"
-    if "refused" in text.lower():
-        return f"connection refused ({text})"
-    return f"{name}: {text}"

@@ -21,7 +21,8 @@ import math
 import re
 import typing as t
 
-from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import describe_value as _describe, string_list
+from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import describe_value as _describe
+from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import nested_get, string_list
 from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import (
     MEMORY_FORM,
     MiB,
@@ -93,20 +94,6 @@ KOPIA_AUTO_MODE = (
     "run is therefore full only if the 24h full cycle is due; on Velero 1.16+ the backup-repository setting "
     "fullMaintenanceInterval (normalGC 24h, fastGC 12h, eagerGC 6h) changes that cycle."
 )
-
-
-# --------------------------------------------------------------------------------------------- helpers
-
-def _get(obj: t.Any, *path: str, default: t.Any = None) -> t.Any:
-    """Nested dict lookup that tolerates missing or null levels."""
-    current = obj
-    for key in path:
-        if not isinstance(current, dict):
-            return default
-        current = current.get(key)
-        if current is None:
-            return default
-    return current
 
 
 # --------------------------------------------------------------------------------------------- options
@@ -413,8 +400,8 @@ def current_pod_resources(configmap: t.Mapping[str, t.Any] | None, key: str) -> 
 
 
 def is_helm_managed(obj: t.Mapping[str, t.Any] | None) -> bool:
-    labels = _get(obj, "metadata", "labels", default={}) or {}
-    annotations = _get(obj, "metadata", "annotations", default={}) or {}
+    labels = nested_get(obj, "metadata.labels", {}) or {}
+    annotations = nested_get(obj, "metadata.annotations", {}) or {}
     return labels.get("app.kubernetes.io/managed-by") == "Helm" or "meta.helm.sh/release-name" in annotations
 
 
@@ -439,7 +426,7 @@ def repository_view(repository: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     status = repository.get("status") or {}
     recent = status.get("recentMaintenance") or []
     return {
-        "name": _get(repository, "metadata", "name"),
+        "name": nested_get(repository, "metadata.name"),
         "volume_namespace": spec.get("volumeNamespace"),
         "backup_storage_location": spec.get("backupStorageLocation"),
         "repository_type": spec.get("repositoryType"),
@@ -466,7 +453,7 @@ def select_repositories(repositories: t.Sequence[t.Mapping[str, t.Any]], names: 
     A name or volume namespace that matches nothing is a mistake (a typo would otherwise pass as "nothing to
     do"): ValueError naming it and what exists.
     """
-    known = {_get(r, "metadata", "name"): dict(r) for r in repositories}
+    known = {nested_get(r, "metadata.name"): dict(r) for r in repositories}
     if not names and not namespaces:
         return [known[name] for name in sorted(known)]
     problems = []
@@ -474,7 +461,7 @@ def select_repositories(repositories: t.Sequence[t.Mapping[str, t.Any]], names: 
     if missing:
         problems.append(f"no BackupRepository named {', '.join(repr(n) for n in missing)} in namespace "
                         f"{velero_namespace}; found: {_listing(known)}")
-    volume_namespaces = {str(_get(repo, "spec", "volumeNamespace", default="")) for repo in known.values()}
+    volume_namespaces = {str(nested_get(repo, "spec.volumeNamespace", "")) for repo in known.values()}
     unmatched = [ns for ns in namespaces if ns not in volume_namespaces]
     if unmatched:
         problems.append(f"no BackupRepository with volume namespace {', '.join(repr(n) for n in unmatched)} in "
@@ -483,7 +470,7 @@ def select_repositories(repositories: t.Sequence[t.Mapping[str, t.Any]], names: 
         field = "repositories" if missing else "volume_namespaces"
         raise ValueError(f"{field}: " + "; ".join(problems))
     chosen = {name for name in names if name in known}
-    chosen.update(name for name, repo in known.items() if _get(repo, "spec", "volumeNamespace") in namespaces)
+    chosen.update(name for name, repo in known.items() if nested_get(repo, "spec.volumeNamespace") in namespaces)
     return [known[name] for name in sorted(chosen)]
 
 
@@ -491,19 +478,19 @@ def bsl_problem(bsl: t.Mapping[str, t.Any] | None, name: str) -> str | None:
     """Why maintenance cannot run against this BackupStorageLocation, or None."""
     if bsl is None:
         return f"BackupStorageLocation '{name}' does not exist"
-    if _get(bsl, "spec", "accessMode") == "ReadOnly":
+    if nested_get(bsl, "spec.accessMode") == "ReadOnly":
         return (f"BackupStorageLocation '{name}' is ReadOnly; Velero skips maintenance of its repositories "
                 f"(1.16+, issue #8238) and maintenance must not write to it")
-    phase = _get(bsl, "status", "phase")
+    phase = nested_get(bsl, "status.phase")
     if phase != "Available":
         return f"BackupStorageLocation '{name}' is {phase or 'not validated yet'}, not Available"
     return None
 
 
 def repository_phase_problem(repository: t.Mapping[str, t.Any]) -> str | None:
-    phase = _get(repository, "status", "phase")
+    phase = nested_get(repository, "status.phase")
     if phase != "Ready":
-        message = _get(repository, "status", "message", default="")
+        message = nested_get(repository, "status.message", "")
         return f"BackupRepository phase is {phase or 'New'}, not Ready" + (f": {message}" if message else "")
     return None
 
@@ -519,11 +506,11 @@ def _namespace_covered(namespace: str, included: t.Any, excluded: t.Any) -> bool
 def _backup_touches(backup: t.Mapping[str, t.Any] | None, namespace: str, bsl: str) -> bool:
     if backup is None:
         return True  # unknown backup: assume it may use the repository
-    location = _get(backup, "spec", "storageLocation")
+    location = nested_get(backup, "spec.storageLocation")
     if location and location != bsl:
         return False
-    return _namespace_covered(namespace, _get(backup, "spec", "includedNamespaces"),
-                              _get(backup, "spec", "excludedNamespaces"))
+    return _namespace_covered(namespace, nested_get(backup, "spec.includedNamespaces"),
+                              nested_get(backup, "spec.excludedNamespaces"))
 
 
 def busy_operations(repository: t.Mapping[str, t.Any], backups: t.Sequence[t.Mapping[str, t.Any]],
@@ -534,29 +521,29 @@ def busy_operations(repository: t.Mapping[str, t.Any], backups: t.Sequence[t.Map
     Conservative: a backup without a storage location (the default one) or an operation whose backup
     cannot be found counts as using it.
     """
-    namespace = _get(repository, "spec", "volumeNamespace", default="")
-    bsl = _get(repository, "spec", "backupStorageLocation", default="")
-    by_name = {_get(b, "metadata", "name"): b for b in backups}
+    namespace = nested_get(repository, "spec.volumeNamespace", "")
+    bsl = nested_get(repository, "spec.backupStorageLocation", "")
+    by_name = {nested_get(b, "metadata.name"): b for b in backups}
     busy = []
     for backup in backups:
-        phase = _get(backup, "status", "phase")
+        phase = nested_get(backup, "status.phase")
         if phase in _ACTIVE_PHASES and _backup_touches(backup, namespace, bsl):
-            busy.append(f"Backup {_get(backup, 'metadata', 'name')} ({phase})")
+            busy.append(f"Backup {nested_get(backup, 'metadata.name')} ({phase})")
     for restore in restores:
-        phase = _get(restore, "status", "phase")
+        phase = nested_get(restore, "status.phase")
         if phase not in _ACTIVE_PHASES:
             continue
-        source = by_name.get(_get(restore, "spec", "backupName"))
+        source = by_name.get(nested_get(restore, "spec.backupName"))
         if _backup_touches(source, namespace, bsl) and _namespace_covered(
-                namespace, _get(restore, "spec", "includedNamespaces"), _get(restore, "spec", "excludedNamespaces")):
-            busy.append(f"Restore {_get(restore, 'metadata', 'name')} ({phase})")
+                namespace, nested_get(restore, "spec.includedNamespaces"), nested_get(restore, "spec.excludedNamespaces")):
+            busy.append(f"Restore {nested_get(restore, 'metadata.name')} ({phase})")
     for deletion in deletions:
-        phase = _get(deletion, "status", "phase") or "New"
+        phase = nested_get(deletion, "status.phase") or "New"
         if phase == _DELETION_DONE_PHASE:
             continue
-        if _backup_touches(by_name.get(_get(deletion, "spec", "backupName")), namespace, bsl):
-            busy.append(f"DeleteBackupRequest {_get(deletion, 'metadata', 'name')} for backup "
-                        f"{_get(deletion, 'spec', 'backupName')} ({phase})")
+        if _backup_touches(by_name.get(nested_get(deletion, "spec.backupName")), namespace, bsl):
+            busy.append(f"DeleteBackupRequest {nested_get(deletion, 'metadata.name')} for backup "
+                        f"{nested_get(deletion, 'spec.backupName')} ({phase})")
     return busy
 
 
@@ -566,13 +553,13 @@ def trigger_patch(repository: t.Mapping[str, t.Any], method: str) -> dict[str, t
     ``resourceVersion`` is part of the patch so a concurrent writer (Velero's controller) turns it into a
     409 instead of being overwritten; the caller re-reads and recomputes.
     """
-    version = _get(repository, "metadata", "resourceVersion")
+    version = nested_get(repository, "metadata.resourceVersion")
     if method == "frequency":
-        if _get(repository, "spec", "maintenanceFrequency") == TRIGGER_FREQUENCY:
+        if nested_get(repository, "spec.maintenanceFrequency") == TRIGGER_FREQUENCY:
             return None
         patch: dict[str, t.Any] = {"spec": {"maintenanceFrequency": TRIGGER_FREQUENCY}}
     elif method == "last_maintenance_time":
-        if _get(repository, "status", "lastMaintenanceTime") is None:
+        if nested_get(repository, "status.lastMaintenanceTime") is None:
             return None
         patch = {"status": {"lastMaintenanceTime": None}}
     else:
@@ -605,10 +592,10 @@ def restore_body(method: str, original: t.Any) -> dict[str, t.Any] | None:
 def restore_patch(repository: t.Mapping[str, t.Any], method: str, original: t.Any) -> dict[str, t.Any] | None:
     """``restore_body`` with the repository's resourceVersion, if the trigger value is still in place (else
     None: Velero recorded a success since, or someone else changed the frequency)."""
-    if _get(repository, *trigger_field(method)) != trigger_value(method):
+    if nested_get(repository, trigger_field(method)) != trigger_value(method):
         return None
     patch = restore_body(method, original)
-    version = _get(repository, "metadata", "resourceVersion")
+    version = nested_get(repository, "metadata.resourceVersion")
     if patch is not None and version:
         patch["metadata"] = {"resourceVersion": version}
     return patch
@@ -635,7 +622,7 @@ def result_recorded(current: t.Mapping[str, t.Any], baseline: t.Mapping[str, t.A
 
 
 def latest_recent_maintenance(repository: t.Mapping[str, t.Any]) -> dict[str, t.Any] | None:
-    recent = _get(repository, "status", "recentMaintenance", default=[]) or []
+    recent = nested_get(repository, "status.recentMaintenance", []) or []
     return dict(recent[-1]) if recent else None
 
 
@@ -663,17 +650,17 @@ class JobState:
 
 
 def job_memory_limit(job: t.Mapping[str, t.Any]) -> str:
-    containers = _get(job, "spec", "template", "spec", "containers", default=[]) or []
+    containers = nested_get(job, "spec.template.spec.containers", []) or []
     for container in containers[:1]:
-        return str(_get(container, "resources", "limits", "memory", default="0"))
+        return str(nested_get(container, "resources.limits.memory", "0"))
     return "0"
 
 
 def _terminated_states(pod: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
     states = []
-    for status in _get(pod, "status", "containerStatuses", default=[]) or []:
+    for status in nested_get(pod, "status.containerStatuses", []) or []:
         for key in ("state", "lastState"):
-            terminated = _get(status, key, "terminated")
+            terminated = nested_get(status, (key, "terminated"))
             if isinstance(terminated, dict):
                 states.append(terminated)
     return states
@@ -681,7 +668,7 @@ def _terminated_states(pod: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
 
 def _condition_true(job: t.Mapping[str, t.Any], kind: str) -> bool:
     return any(c.get("type") == kind and str(c.get("status")) == "True"
-               for c in _get(job, "status", "conditions", default=[]) or [])
+               for c in nested_get(job, "status.conditions", []) or [])
 
 
 # The kubelet's node-pressure eviction message: "The node was low on resource: memory. Threshold quantity: ..."
@@ -694,9 +681,9 @@ def _pod_eviction(pod: t.Mapping[str, t.Any]) -> tuple[str | None, str | None, b
     ``status.reason: Evicted`` with the kubelet's message; from Kubernetes 1.26 also the
     ``DisruptionTarget`` condition (reason ``TerminationByKubelet``) carries the message.
     """
-    reason = _get(pod, "status", "reason")
-    message = _get(pod, "status", "message")
-    for condition in _get(pod, "status", "conditions", default=[]) or []:
+    reason = nested_get(pod, "status.reason")
+    message = nested_get(pod, "status.message")
+    for condition in nested_get(pod, "status.conditions", []) or []:
         if condition.get("type") == "DisruptionTarget" and str(condition.get("status")) == "True" \
                 and condition.get("reason") == "TerminationByKubelet":
             reason = reason or "Evicted"
@@ -710,13 +697,13 @@ def _pod_eviction(pod: t.Mapping[str, t.Any]) -> tuple[str | None, str | None, b
 def classify_job(job: t.Mapping[str, t.Any], pods: t.Sequence[t.Mapping[str, t.Any]]) -> JobState:
     """Job status plus the pod's container termination reason (OOMKilled is only on the pod) and the pod's
     own ``status.reason``/``message`` (a node-pressure eviction is only there)."""
-    state = JobState(phase="pending", job_name=str(_get(job, "metadata", "name", default="")),
-                     started=_get(job, "status", "startTime") or _get(job, "metadata", "creationTimestamp"),
-                     completed=_get(job, "status", "completionTime"), memory_limit=job_memory_limit(job))
+    state = JobState(phase="pending", job_name=str(nested_get(job, "metadata.name", "")),
+                     started=nested_get(job, "status.startTime") or nested_get(job, "metadata.creationTimestamp"),
+                     completed=nested_get(job, "status.completionTime"), memory_limit=job_memory_limit(job))
     oom = None
     memory_evicted = False
     for pod in pods:
-        state.pod_name = _get(pod, "metadata", "name")
+        state.pod_name = nested_get(pod, "metadata.name")
         for terminated in _terminated_states(pod):
             state.reason = terminated.get("reason") or state.reason
             state.exit_code = terminated.get("exitCode", state.exit_code)
@@ -728,10 +715,10 @@ def classify_job(job: t.Mapping[str, t.Any], pods: t.Sequence[t.Mapping[str, t.A
         state.pod_reason = pod_reason or state.pod_reason
         state.pod_message = pod_message or state.pod_message
         memory_evicted = memory_evicted or memory_pressure
-        if _get(pod, "status", "phase") == "Running" and state.phase == "pending":
+        if nested_get(pod, "status.phase") == "Running" and state.phase == "pending":
             state.phase = "running"
-    succeeded = int(_get(job, "status", "succeeded", default=0) or 0) > 0 or _condition_true(job, "Complete")
-    failed = int(_get(job, "status", "failed", default=0) or 0) > 0 or _condition_true(job, "Failed")
+    succeeded = int(nested_get(job, "status.succeeded", 0) or 0) > 0 or _condition_true(job, "Complete")
+    failed = int(nested_get(job, "status.failed", 0) or 0) > 0 or _condition_true(job, "Failed")
     if oom is not None:
         # backoffLimit is 0: an OOMKilled container fails the Job even before the Job status says so.
         state.phase, state.reason = "oom_killed", "OOMKilled"
@@ -744,10 +731,10 @@ def classify_job(job: t.Mapping[str, t.Any], pods: t.Sequence[t.Mapping[str, t.A
         if not state.reason:
             state.reason = state.pod_reason
         if not state.reason:
-            for condition in _get(job, "status", "conditions", default=[]) or []:
+            for condition in nested_get(job, "status.conditions", []) or []:
                 if condition.get("type") == "Failed":
                     state.reason = condition.get("reason")
-    elif int(_get(job, "status", "active", default=0) or 0) > 0 and state.phase == "pending":
+    elif int(nested_get(job, "status.active", 0) or 0) > 0 and state.phase == "pending":
         state.phase = "running"
     return state
 
@@ -760,8 +747,8 @@ def job_duration(state: JobState, fallback: float | None) -> float | None:
 
 
 def is_job_active(job: t.Mapping[str, t.Any]) -> bool:
-    return not (int(_get(job, "status", "succeeded", default=0) or 0) > 0
-                or int(_get(job, "status", "failed", default=0) or 0) > 0
+    return not (int(nested_get(job, "status.succeeded", 0) or 0) > 0
+                or int(nested_get(job, "status.failed", 0) or 0) > 0
                 or _condition_true(job, "Complete") or _condition_true(job, "Failed"))
 
 

@@ -709,45 +709,6 @@ def _node_agent(inp: SizingInputs, repos: _Repos, notes: _Notes) -> dict[str, t.
 # Composition
 # ------------------------------------------------------------------------------------------
 
-def _velero_defaults(rel: VeleroRelease) -> dict[str, t.Any]:
-    server = rel.default_resources_server
-    agent = rel.default_resources_node_agent
-    plugin_qps, plugin_burst = api.plugin_rate(rel, rel.default_client_qps, rel.default_client_burst)
-    defaults: dict[str, t.Any] = {
-        "server.client_qps": rel.default_client_qps,
-        "server.client_burst": rel.default_client_burst,
-        "server.client_page_size": DEFAULT_CLIENT_PAGE_SIZE,
-        "server.resources.requests.cpu": server["requests"]["cpu"],
-        "server.resources.requests.memory": server["requests"]["memory"],
-        "server.resources.limits.cpu": server["limits"]["cpu"],
-        "server.resources.limits.memory": server["limits"]["memory"],
-        "plugins.inherit_server_flags": rel.plugins_inherit_server_flags,
-        "plugins.effective_client_qps": plugin_qps,
-        "plugins.effective_client_burst": plugin_burst,
-        "maintenance.mechanism": rel.maintenance_mechanism,
-        "maintenance.pod_resources.cpuRequest": "0",
-        "maintenance.pod_resources.cpuLimit": "0",
-        "maintenance.pod_resources.memoryRequest": "0",
-        "maintenance.pod_resources.memoryLimit": "0",
-        "maintenance.keep_latest_jobs": DEFAULT_KEEP_LATEST_MAINTENANCE_JOBS,
-        "maintenance.frequency": KOPIA_DEFAULT_MAINTENANCE_FREQUENCY,
-        "repository.cache_limit_mb": rel.default_cache_limit_mb,
-        "repository.full_maintenance_interval": "normalGC" if rel.full_maintenance_interval else None,
-        "node_agent.resources.requests.cpu": agent["requests"]["cpu"] if agent else "0",
-        "node_agent.resources.requests.memory": agent["requests"]["memory"] if agent else "0",
-        "node_agent.resources.limits.cpu": agent["limits"]["cpu"] if agent else "0",
-        "node_agent.resources.limits.memory": agent["limits"]["memory"] if agent else "0",
-        "node_agent.load_concurrency": 1 if rel.at_least(13) else None,
-    }
-    if rel.ephemeral_storage_fields:
-        defaults["maintenance.pod_resources.ephemeralStorageRequest"] = "0"
-        defaults["maintenance.pod_resources.ephemeralStorageLimit"] = "0"
-    if rel.node_agent_pod_resources:
-        for key in ("cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"):
-            defaults[f"node_agent.pod_resources.{key}"] = "0"
-    return defaults
-
-
 def _plugins(rel: VeleroRelease, result: _ApiResult, notes: _Notes) -> tuple[dict[str, t.Any], float, float]:
     counts = result.counts
     plugin_qps, plugin_burst = api.plugin_rate(rel, result.qps, result.burst)
@@ -838,7 +799,7 @@ def recommend(inputs: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         "maintenance": maintenance,
         "repository": cache_section,
         "node_agent": node_agent,
-        "velero_defaults": _velero_defaults(rel),
+        "velero_defaults": rel.defaults(),
         "explanations": notes.explanations,
         "assumptions": notes.assumptions,
         "warnings": notes.warnings,

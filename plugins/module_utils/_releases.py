@@ -3,6 +3,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """What each Velero release does: one table, keyed by minor version, with patch-level facts.
 
+This file and ``_chart_eras.py`` are the only hand-edited release data. Everything else is derived
+from them: the supported range and the messages that name it, the version patterns (``VERSION_PATTERN``,
+and through ``tools/schema_gen.py`` the JSON schemas), Velero's defaults (``VeleroRelease.defaults``),
+the versions the tests walk (``known_versions``). Adding a release means editing the tables below.
+
 Every fact carries its source in ``docs/sizing-model.md`` (section "Release table"); the
 short comments here name the PR or file so a reader can check a row without the doc.
 Pure Python, no Ansible imports; raises ``ValueError``.
@@ -16,7 +21,6 @@ import typing as t
 
 from ._fields import describe_value, type_name
 
-SUPPORTED_RANGE = "1.12.0 to 1.18.x"
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+][0-9A-Za-z.-]+)?$")
 
 MaintenanceMechanism = t.Literal["in-server", "server-flags", "configmap"]
@@ -61,6 +65,12 @@ class Minor:
     default_cache_limit_mb: int
     # `velero server --uploader-type` default: restic through 1.16, kopia from 1.17 (velero.md section 6).
     default_uploader: str
+    # Patch-level facts: set per patch release in _PATCH_CHANGES, never by comparing version numbers.
+    # A backup with includedNamespaces ["*"] lists each namespaced type once per namespace instead of once
+    # across namespaces.
+    per_namespace_listing: bool = False
+    # podResources.ephemeralStorage{Request,Limit} in the maintenance ConfigMap.
+    ephemeral_storage_fields: bool = False
 
 
 # The table reads as a changelog: 1.12 in full, then what each minor changed.
@@ -93,7 +103,44 @@ _V1_17 = dataclasses.replace(_V1_16, minor=17, newest_known_patch=1, maintenance
 _V1_18 = dataclasses.replace(_V1_17, minor=18, newest_known_patch=1, kopia_version="0.22.3")
 _MINORS: dict[int, Minor] = {facts.minor: facts for facts in (_V1_12, _V1_13, _V1_14, _V1_15, _V1_16, _V1_17, _V1_18)}
 
-# Velero-wide constants (unchanged 1.12-1.18.1).
+# Facts a patch release changed, keyed by (minor, patch); later patches of the minor keep them until a later
+# entry changes them again. Only Minor fields may appear here.
+_PATCH_CHANGES: dict[tuple[int, int], dict[str, t.Any]] = {
+    # PR #9587 expands the "*" namespace wildcard: one LIST per namespaced type per namespace;
+    # PR #9596 adds podResources.ephemeralStorage{Request,Limit}.
+    (18, 1): {"per_namespace_listing": True, "ephemeral_storage_fields": True},
+}
+
+# The supported range, derived from the table: every message and pattern that names it uses these.
+FIRST_MINOR = min(_MINORS)
+NEWEST_MINOR = max(_MINORS)
+SUPPORTED_RANGE = f"1.{FIRST_MINOR}.0 to 1.{NEWEST_MINOR}.x"
+SUPPORTED_MINORS_TEXT = f"1.{FIRST_MINOR} to 1.{NEWEST_MINOR}"
+
+
+def _minor_alternatives(minors: t.Iterable[int]) -> str:
+    """A regular expression (ECMA-262 and Python) matching exactly these minor numbers: 1[2-8] for 12..18."""
+    by_prefix: dict[str, list[int]] = {}
+    for minor in sorted(minors):
+        by_prefix.setdefault(str(minor)[:-1], []).append(minor % 10)
+    parts = []
+    for prefix, digits in by_prefix.items():
+        contiguous = digits == list(range(digits[0], digits[-1] + 1))
+        if len(digits) == 1:
+            parts.append(f"{prefix}{digits[0]}")
+        elif contiguous:
+            parts.append(f"{prefix}[{digits[0]}-{digits[-1]}]")
+        else:
+            parts.append(f"{prefix}[{''.join(str(d) for d in digits)}]")
+    return parts[0] if len(parts) == 1 else "(" + "|".join(parts) + ")"
+
+
+# Sizing input (schemas/sizing-input.schema.json): "v" prefix and pre-release/build suffix allowed.
+VERSION_PATTERN = r"^v?1\." + _minor_alternatives(_MINORS) + r"\.[0-9]+([-+][0-9A-Za-z.-]+)?$"
+# Recommendation output (schemas/recommendation.schema.json): the normalised x.y.z.
+RECOMMENDATION_VERSION_PATTERN = r"^1\." + _minor_alternatives(_MINORS) + r"\.[0-9]+$"
+
+# Velero-wide constants (unchanged in every release of the table).
 DEFAULT_CLIENT_PAGE_SIZE = 500  # --client-page-size
 CLIENT_GO_DEFAULT_QPS = 5.0  # k8s.io/client-go rest/config.go DefaultQPS
 CLIENT_GO_DEFAULT_BURST = 10  # DefaultBurst
@@ -110,7 +157,7 @@ class VeleroRelease:
     """One concrete Velero version with every behaviour the collection depends on."""
 
     version: tuple[int, int, int]
-    minor_facts: Minor
+    facts: Minor  # the minor's facts with the patch changes up to this patch applied
     assumed_from: str | None = None
 
     @property
@@ -118,21 +165,13 @@ class VeleroRelease:
         return "%d.%d.%d" % self.version
 
     def __getattr__(self, name: str) -> t.Any:
-        # Delegate minor-level facts so callers write release.default_client_qps.
-        return getattr(self.minor_facts, name)
+        # Delegate release facts so callers write release.default_client_qps.
+        if name == "facts":  # not yet set (copy/pickle): avoid recursing
+            raise AttributeError(name)
+        return getattr(self.facts, name)
 
     def at_least(self, minor: int, patch: int = 0) -> bool:
         return self.version[1:] >= (minor, patch)
-
-    @property
-    def per_namespace_listing(self) -> bool:
-        """1.18.1 (PR #9587) expands the "*" namespace wildcard: one LIST per namespaced type per namespace."""
-        return self.version[1] == 18 and self.version[2] >= 1
-
-    @property
-    def ephemeral_storage_fields(self) -> bool:
-        """podResources.ephemeralStorage{Request,Limit} in the maintenance ConfigMap (1.18.1, PR #9596)."""
-        return self.at_least(18, 1)
 
     @property
     def default_resources_server(self) -> dict[str, dict[str, str]]:
@@ -140,7 +179,53 @@ class VeleroRelease:
 
     @property
     def default_resources_node_agent(self) -> dict[str, dict[str, str]] | None:
-        return DEFAULT_NODE_AGENT_RESOURCES_1_12 if self.minor_facts.node_agent_default_resources else None
+        return DEFAULT_NODE_AGENT_RESOURCES_1_12 if self.facts.node_agent_default_resources else None
+
+    def defaults(self) -> dict[str, t.Any]:
+        """What this release does when nothing is set, keyed by the recommendation's dotted leaf paths.
+
+        The one table of Velero's defaults: the recommendation's ``velero_defaults`` and the "Velero default"
+        entries of cluster_facts' ``current`` both read it. None: the setting does not exist in this release.
+        """
+        server = self.default_resources_server
+        agent = self.default_resources_node_agent
+        inherit = self.facts.plugins_inherit_server_flags
+        in_server = self.facts.maintenance_mechanism == "in-server"
+        defaults: dict[str, t.Any] = {
+            "server.client_qps": self.facts.default_client_qps,
+            "server.client_burst": self.facts.default_client_burst,
+            "server.client_page_size": DEFAULT_CLIENT_PAGE_SIZE,
+            "server.resources.requests.cpu": server["requests"]["cpu"],
+            "server.resources.requests.memory": server["requests"]["memory"],
+            "server.resources.limits.cpu": server["limits"]["cpu"],
+            "server.resources.limits.memory": server["limits"]["memory"],
+            "plugins.inherit_server_flags": inherit,
+            # Plugins run at client-go's defaults until they inherit the server's flags (1.15, PR #8166).
+            "plugins.effective_client_qps": self.facts.default_client_qps if inherit else CLIENT_GO_DEFAULT_QPS,
+            "plugins.effective_client_burst": self.facts.default_client_burst if inherit else CLIENT_GO_DEFAULT_BURST,
+            "maintenance.mechanism": self.facts.maintenance_mechanism,
+            # Maintenance Jobs (1.14+) get no requests or limits unless configured ("0" = unbounded).
+            "maintenance.pod_resources.cpuRequest": "0",
+            "maintenance.pod_resources.cpuLimit": "0",
+            "maintenance.pod_resources.memoryRequest": "0",
+            "maintenance.pod_resources.memoryLimit": "0",
+            "maintenance.keep_latest_jobs": None if in_server else DEFAULT_KEEP_LATEST_MAINTENANCE_JOBS,
+            "maintenance.frequency": KOPIA_DEFAULT_MAINTENANCE_FREQUENCY,
+            "repository.cache_limit_mb": self.facts.default_cache_limit_mb,
+            "repository.full_maintenance_interval": "normalGC" if self.facts.full_maintenance_interval else None,
+            "node_agent.resources.requests.cpu": agent["requests"]["cpu"] if agent else "0",
+            "node_agent.resources.requests.memory": agent["requests"]["memory"] if agent else "0",
+            "node_agent.resources.limits.cpu": agent["limits"]["cpu"] if agent else "0",
+            "node_agent.resources.limits.memory": agent["limits"]["memory"] if agent else "0",
+            "node_agent.load_concurrency": None if self.facts.node_agent_config == "none" else 1,
+        }
+        if self.facts.ephemeral_storage_fields:
+            defaults["maintenance.pod_resources.ephemeralStorageRequest"] = "0"
+            defaults["maintenance.pod_resources.ephemeralStorageLimit"] = "0"
+        if self.facts.node_agent_pod_resources:
+            for key in ("cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"):
+                defaults[f"node_agent.pod_resources.{key}"] = "0"
+        return defaults
 
 
 # Command-line flags that exist only in some Velero releases, and what to use elsewhere. cobra rejects an unknown
@@ -215,7 +300,11 @@ def parse_version(value: t.Any, field: str = "velero_version") -> tuple[int, int
 
 
 def release(value: t.Any, field: str = "velero_version") -> VeleroRelease:
-    """Look up a Velero version (``1.14.0``, ``v1.16.2``); outside 1.12.0-1.18.x raise ``ValueError``."""
+    """Look up a Velero version (``1.14.0``, ``v1.16.2``); outside the supported range raise ``ValueError``.
+
+    A patch newer than the newest known of a supported minor gets the newest known patch's facts
+    (``assumed_from`` names it, so callers can warn).
+    """
     version = parse_version(value, field)
     major, minor, patch = version
     if major != 1 or minor not in _MINORS:
@@ -224,8 +313,31 @@ def release(value: t.Any, field: str = "velero_version") -> VeleroRelease:
     assumed = None
     if patch > facts.newest_known_patch:
         assumed = "%d.%d.%d" % (1, minor, facts.newest_known_patch)
+    for (changed_minor, changed_patch), changes in sorted(_PATCH_CHANGES.items()):
+        if changed_minor == minor and changed_patch <= min(patch, facts.newest_known_patch):
+            facts = dataclasses.replace(facts, **changes)
     return VeleroRelease(version, facts, assumed)
 
 
 def supported_minors() -> list[int]:
     return sorted(_MINORS)
+
+
+def known_versions() -> list[str]:
+    """Every known release, oldest first (1.12.0 .. the newest known patch of the newest minor)."""
+    return ["1.%d.%d" % (minor, patch) for minor in sorted(_MINORS) for patch in range(_MINORS[minor].newest_known_patch + 1)]
+
+
+def distinct_versions() -> list[str]:
+    """One version per distinct set of facts: each minor's x.0, every patch that changed a fact, and each minor's
+    newest known patch. The versions tests walk so that a new release or patch fact is covered without edits."""
+    chosen = []
+    for minor in sorted(_MINORS):
+        patches = {0, _MINORS[minor].newest_known_patch}
+        patches |= {patch for (changed_minor, patch) in _PATCH_CHANGES if changed_minor == minor}
+        chosen += ["1.%d.%d" % (minor, patch) for patch in sorted(patches)]
+    return chosen
+
+
+def newest_known_version() -> str:
+    return "1.%d.%d" % (NEWEST_MINOR, _MINORS[NEWEST_MINOR].newest_known_patch)

@@ -13,7 +13,7 @@ import json
 import typing as t
 
 from . import _api_load as api
-from ._helm_values import describe, same_value
+from ._values_plan import describe, same_value
 from ._quantity import format_seconds, parse_memory
 
 REPORT_FILE = "report.md"

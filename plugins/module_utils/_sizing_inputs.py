@@ -22,7 +22,7 @@ import typing as t
 from ._fields import describe_value as _describe
 from ._fields import type_name
 from ._quantity import QUANTITY_PATTERN, GiB, MiB, format_size, parse_memory, parse_size
-from ._releases import SUPPORTED_RANGE, VeleroRelease, release
+from ._releases import SUPPORTED_RANGE, VERSION_PATTERN, VeleroRelease, release
 
 # Kinds of field: how a value is accepted and normalised.
 #   int     whole number (an integral float such as 3.0 is accepted, as JSON Schema does)
@@ -40,7 +40,6 @@ TiB = 2**40
 # Same regular expressions as the schema's "pattern" (ECMA-262 compatible, no flags).
 SIZE_PATTERN = r"^\s*([0-9]+(\.[0-9]+)?|\.[0-9]+)\s*([kKmMgGtTpPeE][iI]?[bB]?|[bB])?\s*$"
 MEMORY_PATTERN = QUANTITY_PATTERN
-VERSION_PATTERN = r"^v?1\.1[2-8]\.[0-9]+([-+][0-9A-Za-z.-]+)?$"
 REPOSITORY_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 
 

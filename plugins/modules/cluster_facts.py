@@ -395,7 +395,7 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube, _kube_errors
 from ansible_collections.velero_ops.tuning.plugins.module_utils._cluster_facts import Scope
 from ansible_collections.velero_ops.tuning.plugins.module_utils._facts_gather import FactsError, FactsRequest, gather
 from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_args import HideKubeconfigSecrets, auth_argspec
@@ -441,9 +441,9 @@ def main() -> None:
         module.fail_json(msg=str(exc))
     try:
         result = gather(client, request)
-    except _kube.KubeForbidden as exc:
+    except _kube_errors.KubeForbidden as exc:
         module.fail_json(msg=str(exc), missing_permission=exc.permission, api_requests=client.request_count)
-    except (_kube.KubeAPIError, FactsError) as exc:
+    except (_kube_errors.KubeAPIError, FactsError) as exc:
         module.fail_json(msg=str(exc), api_requests=client.request_count)
     finally:
         client.close()

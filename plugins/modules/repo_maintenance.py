@@ -413,7 +413,7 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube, _kube_errors
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _maintenance
 from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_args import HideKubeconfigSecrets, auth_argspec
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_run import MaintenanceRunner, RunnerError
@@ -540,9 +540,9 @@ def main() -> t.NoReturn:
     except MaintenanceInterrupted:
         _fail(module, f"interrupted by signal {guard.received}; temporary changes restored: "
                       f"{len(runner.report['restored'])}", runner, progress)
-    except (RunnerError, _kube.KubeAPIError, ValueError) as exc:
+    except (RunnerError, _kube_errors.KubeAPIError, ValueError) as exc:
         message = str(exc)
-        if isinstance(exc, _kube.KubeForbidden):
+        if isinstance(exc, _kube_errors.KubeForbidden):
             message += " (docs/rbac/repo-maintenance-role.yaml lists every permission the module needs)"
         _fail(module, message, runner, progress)
     finally:

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Check recorded API requests against RBAC rules the way the API server authorizes them.
 
-Written independently of ``_kube.parse_api_path`` (the code under test) on purpose.
+Written independently of ``_kube_errors.parse_api_path`` (the code under test) on purpose.
 """
 
 from __future__ import annotations

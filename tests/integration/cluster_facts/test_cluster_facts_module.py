@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import SUPPORTED_RANGE
 from support import rbac
 from support import velero_cluster as vc
 from support.kube_api_server import KubeAPITestServer
@@ -227,7 +228,7 @@ def test_bad_velero_version_fails_cleanly(kube_server, kubeconfig_path, module_r
                                      {"kubeconfig": str(kubeconfig_path), "velero_version": "1.99.0"})
     assert word["failed"] is True and word["msg"].startswith("velero_version: expected a Velero version")
     assert future["failed"] is True
-    assert future["msg"] == "velero_version: Velero 1.99.0 is not supported; supported versions are 1.12.0 to 1.18.x"
+    assert future["msg"] == f"velero_version: Velero 1.99.0 is not supported; supported versions are {SUPPORTED_RANGE}"
     for result in (word, future):
         _no_traceback(result)
     assert kube_server.requests == []

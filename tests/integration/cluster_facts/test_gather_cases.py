@@ -5,11 +5,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube
 from ansible_collections.velero_ops.tuning.plugins.module_utils._cluster_facts import Scope
 from ansible_collections.velero_ops.tuning.plugins.module_utils._facts_gather import FactsError, FactsRequest, gather
+from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import SUPPORTED_RANGE
 from support import velero_cluster as vc
 from support.kube_api_server import KubeAPITestServer
 
@@ -72,7 +75,7 @@ def test_unsupported_image_tag_is_tolerated_as_partial(kube_server, tmp_path, im
     assert facts["velero"]["version"] == version and facts["drift"] == [] and facts["recommendation"] is None
     assert facts["partial"] is True
     [error] = [e for e in facts["errors"] if e["what"] == "Velero version"]
-    assert "is not supported; supported versions are 1.12.0 to 1.18.x" in error["message"]
+    assert f"is not supported; supported versions are {SUPPORTED_RANGE}" in error["message"]
     assert any("set velero_version to compute drift" in w for w in facts["velero"]["warnings"])
 
 
@@ -85,8 +88,9 @@ def test_release_candidate_tags_are_reported_and_sized(kube_server, tmp_path):
 
 
 @pytest.mark.parametrize(("version", "message"), [
-    ("x", r"velero_version: expected a Velero version such as 1.14.0 or v1.16.2 \(1.12.0 to 1.18.x\), got 'x'"),
-    ("1.99.0", "velero_version: Velero 1.99.0 is not supported; supported versions are 1.12.0 to 1.18.x"),
+    ("x", r"velero_version: expected a Velero version such as 1.14.0 or v1.16.2 \(" + re.escape(SUPPORTED_RANGE)
+     + r"\), got 'x'"),
+    ("1.99.0", f"velero_version: Velero 1.99.0 is not supported; supported versions are {SUPPORTED_RANGE}"),
 ])
 def test_invalid_velero_version_option_is_rejected_before_any_request(kube_server, version, message):
     with pytest.raises(ValueError, match=message):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube_errors
 
 
 def test_generate_name_uid_and_resource_versions(kube_server, kube_client):
@@ -20,7 +20,7 @@ def test_generate_name_uid_and_resource_versions(kube_server, kube_client):
                                  dict(first, spec={"parallelism": 1}))
     assert updated["metadata"]["uid"] == first["metadata"]["uid"]
     assert int(updated["metadata"]["resourceVersion"]) > int(second["metadata"]["resourceVersion"])
-    with pytest.raises(_kube.KubeConflict):  # stale resourceVersion on PUT
+    with pytest.raises(_kube_errors.KubeConflict):  # stale resourceVersion on PUT
         kube_client.update(f"/apis/batch/v1/namespaces/velero/jobs/{first['metadata']['name']}", first)
 
 
@@ -46,12 +46,12 @@ def test_write_callbacks_see_before_and_after(kube_server, kube_client):
 
 
 def test_unknown_paths_and_unsupported_verbs(kube_server, kube_client):
-    with pytest.raises(_kube.KubeNotFound):
+    with pytest.raises(_kube_errors.KubeNotFound):
         kube_client.get("/apis/nothing.example.com/v1/widgets")
-    with pytest.raises(_kube.KubeAPIError) as caught:
+    with pytest.raises(_kube_errors.KubeAPIError) as caught:
         kube_client.create("/api/v1/componentstatuses", {"metadata": {"name": "x"}})
     assert caught.value.status == 405
-    with pytest.raises(_kube.KubeAPIError) as caught:
+    with pytest.raises(_kube_errors.KubeAPIError) as caught:
         kube_client.get("/api/v1/pods", {"watch": "true"})
     assert caught.value.status == 405
 

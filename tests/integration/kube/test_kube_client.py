@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube_errors
 from support.kube_api_server import KubeAPITestServer
 
 
@@ -151,7 +152,7 @@ def test_get_and_metadata_only_get(kube_server, kube_client):
 def test_wrong_token_is_unauthorized(kube_server, tmp_path):
     client = _client(kube_server.write_kubeconfig(tmp_path / "kc", token="good"))
     kube_server.tokens.discard("good")
-    with pytest.raises(_kube.KubeUnauthorized) as caught:
+    with pytest.raises(_kube_errors.KubeUnauthorized) as caught:
         client.get("/version")
     assert caught.value.status == 401
     assert client.request_count == 1  # never retried
@@ -159,7 +160,7 @@ def test_wrong_token_is_unauthorized(kube_server, tmp_path):
 
 def test_forbidden_names_verb_resource_and_namespace(kube_server, kube_client):
     kube_server.forbid("list", "velero.io", "backuprepositories", namespace="velero")
-    with pytest.raises(_kube.KubeForbidden) as caught:
+    with pytest.raises(_kube_errors.KubeForbidden) as caught:
         kube_client.count("/apis/velero.io/v1/namespaces/velero/backuprepositories")
     error = caught.value
     assert error.status == 403 and error.reason == "Forbidden"
@@ -168,7 +169,7 @@ def test_forbidden_names_verb_resource_and_namespace(kube_server, kube_client):
     assert 'list backuprepositories (API group "velero.io") in namespace "velero"' in error.message
     # Other namespaces still work; a cluster-wide list needs the permission everywhere.
     assert kube_client.count("/apis/velero.io/v1/namespaces/other/backuprepositories") == 0
-    with pytest.raises(_kube.KubeForbidden):
+    with pytest.raises(_kube_errors.KubeForbidden):
         kube_client.count("/apis/velero.io/v1/backuprepositories")
     assert kube_client.request_count == 3
 
@@ -177,21 +178,21 @@ def test_forbidden_subresource_and_get(kube_server, kube_client):
     kube_server.put({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "a"}})
     kube_server.set_pod_log("a", "p", "hello\n")
     kube_server.forbid("get", "", "pods/log")
-    with pytest.raises(_kube.KubeForbidden) as caught:
+    with pytest.raises(_kube_errors.KubeForbidden) as caught:
         kube_client.pod_log("a", "p")
     assert caught.value.permission == {"verb": "get", "api_group": "", "resource": "pods/log", "namespace": "a"}
 
 
 def test_not_found_and_conflicts(kube_server, kube_client):
-    with pytest.raises(_kube.KubeNotFound):
+    with pytest.raises(_kube_errors.KubeNotFound):
         kube_client.get("/api/v1/namespaces/a/configmaps/missing")
     created = kube_client.create("/api/v1/namespaces/a/configmaps", {"metadata": {"name": "c"}, "data": {"a": "1"}})
-    with pytest.raises(_kube.KubeConflict) as caught:
+    with pytest.raises(_kube_errors.KubeConflict) as caught:
         kube_client.create("/api/v1/namespaces/a/configmaps", {"metadata": {"name": "c"}})
     assert caught.value.reason == "AlreadyExists"
     kube_client.merge_patch("/api/v1/namespaces/a/configmaps/c", {"data": {"b": "2"}})
     stale = created["metadata"]["resourceVersion"]
-    with pytest.raises(_kube.KubeConflict) as caught:
+    with pytest.raises(_kube_errors.KubeConflict) as caught:
         kube_client.merge_patch("/api/v1/namespaces/a/configmaps/c",
                                 {"metadata": {"resourceVersion": stale}, "data": {"c": "3"}})
     assert caught.value.reason == "Conflict"
@@ -225,7 +226,7 @@ def test_delete_cascades_to_owned_objects_and_sends_the_policy(kube_server, kube
     assert seen == [("delete", "j"), ("delete", "j-pod")]
     (request,) = kube_server.requests_matching("DELETE")
     assert request.body["propagationPolicy"] == "Foreground"
-    with pytest.raises(_kube.KubeNotFound):
+    with pytest.raises(_kube_errors.KubeNotFound):
         kube_client.delete("/apis/batch/v1/namespaces/velero/jobs/j")
 
 
@@ -275,7 +276,7 @@ def test_persistent_5xx_becomes_kube_unavailable(kube_server, kubeconfig_path):
     slept: list[float] = []
     kube_server.inject("*", r"^/api/v1/namespaces$", 503, times=None)
     client = _client(kubeconfig_path, sleep=slept.append, max_retries=4)
-    with pytest.raises(_kube.KubeUnavailable) as caught:
+    with pytest.raises(_kube_errors.KubeUnavailable) as caught:
         client.count("/api/v1/namespaces")
     assert caught.value.status == 503
     assert "5 attempt(s)" in caught.value.message and "503" in caught.value.message
@@ -287,7 +288,7 @@ def test_connection_refused_becomes_kube_unavailable_without_hidden_retries():
     slept: list[float] = []
     options = _kube.ConnectionOptions(host=f"http://127.0.0.1:{_free_port()}", api_key="x")
     client = _kube.KubeClient(options, max_retries=3, sleep=slept.append)
-    with pytest.raises(_kube.KubeUnavailable) as caught:
+    with pytest.raises(_kube_errors.KubeUnavailable) as caught:
         client.discover()
     assert caught.value.status is None
     assert "unreachable after 4 attempt(s)" in caught.value.message
@@ -298,7 +299,7 @@ def test_connection_refused_becomes_kube_unavailable_without_hidden_retries():
 def test_read_timeout_is_retried_then_unavailable(kube_server, kubeconfig_path):
     kube_server.inject("GET", r"^/version$", 200, times=None, delay=1.5)
     client = _client(kubeconfig_path, request_timeout=0.3, max_retries=1, sleep=lambda s: None)
-    with pytest.raises(_kube.KubeUnavailable) as caught:
+    with pytest.raises(_kube_errors.KubeUnavailable) as caught:
         client.server_version()
     assert "timed out" in caught.value.message
     assert client.request_count == 2
@@ -312,9 +313,9 @@ def test_dropped_connection_is_retried(kube_server, kube_client):
 
 def test_non_retryable_4xx_is_raised_at_once(kube_server, kube_client):
     kube_server.inject("GET", r"^/version$", 400, times=None)
-    with pytest.raises(_kube.KubeAPIError) as caught:
+    with pytest.raises(_kube_errors.KubeAPIError) as caught:
         kube_client.server_version()
-    assert caught.value.status == 400 and not isinstance(caught.value, _kube.KubeUnavailable)
+    assert caught.value.status == 400 and not isinstance(caught.value, _kube_errors.KubeUnavailable)
     assert kube_client.request_count == 1
 
 
@@ -335,13 +336,13 @@ def test_kubeconfig_as_mapping_and_context(kube_server, tmp_path):
     document["contexts"].append({"name": "broken", "context": {"cluster": "nowhere", "user": "tester"}})
     client = _kube.KubeClient(_kube.ConnectionOptions(kubeconfig=document, context="ctx-a"))
     assert client.server_version()["gitVersion"]
-    with pytest.raises(_kube.KubeConfigError) as caught:
+    with pytest.raises(_kube_errors.KubeConfigError) as caught:
         _kube.KubeClient(_kube.ConnectionOptions(kubeconfig=str(path), context="missing"))
     assert "missing" in str(caught.value)
 
 
 def test_missing_kubeconfig_file_is_a_clear_error(tmp_path):
-    with pytest.raises(_kube.KubeConfigError) as caught:
+    with pytest.raises(_kube_errors.KubeConfigError) as caught:
         _kube.KubeClient(_kube.ConnectionOptions(kubeconfig=str(tmp_path / "nope")))
     assert "nope" in str(caught.value)
     assert isinstance(caught.value, ValueError)

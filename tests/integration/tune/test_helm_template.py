@@ -38,6 +38,8 @@ import yaml
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _chart_eras as eras
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values as hv
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _values_dump as values_dump
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _values_plan as values_plan
 from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
 
 REPO = Path(__file__).resolve().parents[3]
@@ -243,7 +245,7 @@ def render_release(helm: str, root: Path, chart: str) -> ChartRender:
     sets = value_sets(chart)
     parent = _parent_chart(root, chart, len(sets))
     values = {f"c{index}": {**vs.rendered["values"], "nameOverride": "velero"} for index, vs in enumerate(sets)}
-    rc, out, err = helm_template(helm, parent, hv.dump_values(values))
+    rc, out, err = helm_template(helm, parent, values_dump.dump_values(values))
     if rc != 0:
         # Name the value set(s) that fail, from direct renders of each.
         failing = []
@@ -362,7 +364,7 @@ def _json_data(where: str, config_maps: dict[str, dict[str, t.Any]], name: str |
 
 
 def _largest(pods: list[dict[str, str]]) -> dict[str, str]:
-    return hv._max_pod_resources(pods)  # the same "largest of each field" the renderer documents
+    return values_plan._max_pod_resources(pods)  # the same "largest of each field" the renderer documents
 
 
 def _check_maintenance(where: str, era: eras.ChartEra, rec: dict[str, t.Any], flags: dict[str, str | None],
@@ -373,7 +375,7 @@ def _check_maintenance(where: str, era: eras.ChartEra, rec: dict[str, t.Any], fl
         pod = _largest([pod] + [entry["pod_resources"] for entry in repositories.values()])
     keep = rec["maintenance"].get("keep_latest_jobs")
     if era.maintenance in ("server-flags", "chart-keys"):
-        for flag, field in hv.MAINTENANCE_FLAG_FIELDS.items():
+        for flag, field in values_plan.MAINTENANCE_FLAG_FIELDS.items():
             assert flags.get(flag) == pod[field], f"{where}: {flag}={flags.get(flag)}, expected {pod[field]}"
         if era.keep_latest != "none" and keep is not None:
             assert flags.get("--keep-latest-maintenance-jobs") == str(keep), where
@@ -425,13 +427,13 @@ def _check_node_agent(where: str, era: eras.ChartEra, rec: dict[str, t.Any], dep
         assert "--node-agent-configmap" not in node_flags, where
         return
     if era.node_agent_config == "extra-object":
-        name: str | None = hv.FIXED_NODE_AGENT_CONFIG_NAME  # the fixed name Velero 1.13/1.14 read
+        name: str | None = values_plan.FIXED_NODE_AGENT_CONFIG_NAME  # the fixed name Velero 1.13/1.14 read
         assert "--node-agent-configmap" not in node_flags, where
     else:
         if not deployed:
             return
         name = node_flags.get("--node-agent-configmap")
-    assert _json_data(where, config_maps, name, hv.NODE_AGENT_CONFIG_DATA_KEY) == want, where
+    assert _json_data(where, config_maps, name, values_plan.NODE_AGENT_CONFIG_DATA_KEY) == want, where
 
 
 def _check_backup_repository(where: str, era: eras.ChartEra, rec: dict[str, t.Any], flags: dict[str, str | None],

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _cluster_facts as f
-from ansible_collections.velero_ops.tuning.plugins.module_utils._kube import APIResource
-from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import release
+from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_discovery import APIResource
+from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import distinct_versions, release
 from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import validate
 from ansible_collections.velero_ops.tuning.plugins.module_utils._velero_server import parse_flags
 
@@ -158,7 +158,7 @@ def test_current_settings_defaults_per_version():
     assert old["maintenance.pod_resources"]["source"].startswith("server Deployment")
     new = settings_for("1.16.0")
     assert new["server.client_qps"]["value"] == 100.0
-    assert new["maintenance.pod_resources"]["value"] == f.UNBOUNDED_POD_RESOURCES
+    assert new["maintenance.pod_resources"]["value"] == {"cpuRequest": "0", "cpuLimit": "0", "memoryRequest": "0", "memoryLimit": "0"}
     assert new["maintenance.keep_latest_jobs"]["value"] == 3
     assert new["repository.cache_limit_mb"]["value"] == 5000
     assert new["repository.full_maintenance_interval"]["value"] == "normalGC"
@@ -290,7 +290,7 @@ def test_pvc_bound_bytes():
        largest=st.one_of(st.none(), st.tuples(st.one_of(st.none(), st.sampled_from(["shop-default-kopia", "bad key!"])),
                                               st.integers(0, 10**17))),
        retained=st.one_of(st.none(), st.integers(0, 1000)), per_day=st.one_of(st.none(), st.floats(0, 5000)),
-       version=st.sampled_from(["1.12.0", "1.14.0", "1.16.2", "1.18.1"]))
+       version=st.sampled_from(distinct_versions()))
 def test_returned_shapes_are_valid_sizing_inputs(namespaces, objects, types, groups, aggregated, nodes, pods, volumes,
                                                  volume_bytes, repositories, largest, retained, per_day, version):
     namespaced = types - 1
@@ -335,7 +335,7 @@ def test_drift_lists_only_settings_that_differ():
     assert qps["explanation"] == "because" and qps["source"] == "Velero default"
     # No per-repository entry in the ConfigMap: Velero uses the global value (here the unbounded default).
     repo = result["maintenance.repositories.shop-default-kopia.pod_resources"]
-    assert repo["current"] == f.UNBOUNDED_POD_RESOURCES
+    assert repo["current"] == {"cpuRequest": "0", "cpuLimit": "0", "memoryRequest": "0", "memoryLimit": "0"}
     assert repo["source"].endswith("(no per-repository entry)")
     assert result["node_agent.load_concurrency"]["current"] == 1
 

@@ -10,6 +10,7 @@ import pytest
 
 from ansible_collections.velero_ops.tuning.plugins.doc_fragments.k8s_auth import ModuleDocFragment
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube_errors
 from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_args import (
     AUTH_ARG_SPEC,
     auth_argspec,
@@ -100,7 +101,7 @@ def test_argspec_matches_the_doc_fragment():
     ("/version", "GET", "get", (None, "/version", None, None)),
 ])
 def test_parse_api_path(path, method, verb, expected):
-    ref = _kube.parse_api_path(path)
+    ref = _kube_errors.parse_api_path(path)
     assert (ref.group, ref.resource, ref.namespace, ref.name) == expected
     assert ref.verb(method) == verb
 
@@ -160,9 +161,9 @@ def test_kubeconfig_lists_are_merged(tmp_path):
 
 
 def test_nothing_configured_is_a_clear_error(tmp_path):
-    with pytest.raises(_kube.KubeConfigError, match="no connection configured: not in a pod .* does not exist"):
+    with pytest.raises(_kube_errors.KubeConfigError, match="no connection configured: not in a pod .* does not exist"):
         host_for({}, {"KUBECONFIG": str(tmp_path / "none")}, (str(tmp_path / "t"), str(tmp_path / "c")))
-    with pytest.raises(_kube.KubeConfigError, match="could not load kubeconfig .*missing.*: no such file"):
+    with pytest.raises(_kube_errors.KubeConfigError, match="could not load kubeconfig .*missing.*: no such file"):
         host_for({"kubeconfig": str(tmp_path / "missing")}, {})
 
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:  # helm_schema_gen lives beside the tests
+if str(HERE) not in sys.path:  # test modules import make_recommendation from here
     sys.path.insert(0, str(HERE))
 
 REPO_ROOT = HERE.parents[2]

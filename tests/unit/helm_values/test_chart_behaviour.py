@@ -17,6 +17,11 @@ import pytest
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _chart_eras as eras
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values as hv
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _releases as releases
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _values_dump as values_dump
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _values_merge as values_merge
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _values_plan as values_plan
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _values_schema as values_schema
 from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
 from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import VERSIONED_FLAGS, release
 
@@ -85,7 +90,7 @@ def _helm_merge(defaults: t.Any, values: t.Any) -> t.Any:
 def server_flags(era: eras.ChartEra, values: dict[str, t.Any]) -> list[str]:
     conf = _helm_merge(real_values(era), values).get("configuration") or {}
     flags = ["--uploader-type"]
-    for key, flag in hv.KEY_FLAGS.items():
+    for key, flag in values_plan.KEY_FLAGS.items():
         if not key.startswith("configuration.") or key.startswith(eras.MAINTENANCE_JOB):
             continue
         if conf.get(key.split(".", 1)[1]):
@@ -98,7 +103,7 @@ def server_flags(era: eras.ChartEra, values: dict[str, t.Any]) -> list[str]:
         for section in ("requests", "limits"):
             for kind in ("cpu", "memory"):
                 if (job.get(section) or {}).get(kind):
-                    flags.append(hv.KEY_FLAGS[f"{eras.MAINTENANCE_JOB}.{section}.{kind}"])
+                    flags.append(values_plan.KEY_FLAGS[f"{eras.MAINTENANCE_JOB}.{section}.{kind}"])
         if job.get("latestJobsCount"):
             flags.append("--keep-latest-maintenance-jobs")
     flags += [arg.split("=", 1)[0] for arg in conf.get("extraArgs") or []]
@@ -144,7 +149,7 @@ def test_chart_10_1_legacy_resources_are_moved_when_the_user_wins():
                          "configuration.repositoryMaintenanceJob.limits": "user"}
     placed = {p["item"]: p for p in rendered["placements"]}
     assert placed["maintenance.pod_resources"]["applied"] is False
-    hv.validate_values(rendered["values"], eras.era_by_id("10.1.0-10.1.3"))
+    values_schema.validate_values(rendered["values"], eras.era_by_id("10.1.0-10.1.3"))
 
 
 def test_chart_10_1_legacy_resources_are_reported_and_removed_otherwise():
@@ -203,14 +208,14 @@ def test_the_collections_own_flags_exist_in_the_eras_velero(era_id):
     for velero in era.velero_versions:
         values = hv.render_values(make_recommendation(velero, frequency="4h", repositories=BIG_REPO), era.last,
                                   velero_version=velero)["values"]
-        hv.check_flags(values, era, velero)  # raises on a flag this Velero lacks
+        values_schema.check_flags(values, era, velero)  # raises on a flag this Velero lacks
 
 
 def test_flag_table_covers_the_maintenance_flags_of_1_14_to_1_16():
     server = {(f.flag, f.first_minor, f.last_minor) for f in VERSIONED_FLAGS if f.component == "server"}
-    for flag in list(hv.MAINTENANCE_FLAG_FIELDS) + ["--keep-latest-maintenance-jobs"]:
+    for flag in list(values_plan.MAINTENANCE_FLAG_FIELDS) + ["--keep-latest-maintenance-jobs"]:
         assert (flag, 14, 16) in server
-    assert hv.unknown_flag(release("1.16.2"), "server", "--maintenance-job-mem-limit") is None
+    assert releases.unknown_flag(release("1.16.2"), "server", "--maintenance-job-mem-limit") is None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -251,11 +256,11 @@ def test_a_written_frequency_says_how_to_patch_existing_repositories():
 
 def test_a_kept_scalar_parent_gets_nothing_of_ours_below_it():
     era = eras.chart_era("11.4.0")
-    plan = hv.plan_tuning(make_recommendation("1.17.1"), era, user_values={"nodeAgent": "x"}, chart_version="11.4.0")
-    values, conflicts = hv.merge_values({"nodeAgent": "x"}, plan, user_wins=hv.UserWins(True))
+    plan = values_plan.plan_tuning(make_recommendation("1.17.1"), era, user_values={"nodeAgent": "x"}, chart_version="11.4.0")
+    values, conflicts = values_merge.merge_values({"nodeAgent": "x"}, plan, user_wins=values_merge.UserWins(True))
     assert values["nodeAgent"] == "x"
     assert [(c.path, c.winner) for c in conflicts] == [("nodeAgent", "user")]
-    hv.mark_kept(plan.placements, conflicts)
+    values_merge.mark_kept(plan.placements, conflicts)
     placed = {p.item: p for p in plan.placements}
     for item in ("node_agent.resources", "node_agent.load_concurrency", "node_agent.pod_resources"):
         assert placed[item].applied is False and placed[item].kept == ["x"], item
@@ -307,7 +312,7 @@ def test_release_names_follow_helms_rule(name, ok):
     # helm v4.1.4: `release name check failed ... must match regex
     # ^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$ and the length must not be longer than 53`
     if ok:
-        assert hv.check_release_name(name) == name
+        assert values_plan.check_release_name(name) == name
     else:
         with pytest.raises(ValueError, match="^velero_release_name: "):
             hv.render_values(make_recommendation("1.18.1"), "12.1.0", release_name=name)
@@ -321,7 +326,7 @@ def test_overrides_of_the_wrong_type_name_plain_types(value, expected):
 
     shown = _TaggedList(value) if isinstance(value, list) else value
     with pytest.raises(ValueError) as error:
-        hv.load_overrides(shown)
+        values_dump.load_overrides(shown)
     assert expected in str(error.value) and "_Tagged" not in str(error.value)
 
 

@@ -14,6 +14,10 @@ from hypothesis import strategies as st
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _chart_eras as eras
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values as hv
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _fields as fields
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _values_dump as values_dump
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _values_plan as values_plan
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _values_schema as values_schema
 from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import parse_memory
 from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
 
@@ -45,47 +49,47 @@ def get(values: t.Mapping[str, t.Any], dotted: str) -> t.Any:
     (300.0, False, 300), (12.5, False, 12.5), (1500000.5, False, "1500000.5"), ("250", True, 250),
 ])
 def test_helm_number_quotes_from_one_million(value, integer, expected):
-    result = hv.helm_number(value, "f", integer=integer)
+    result = values_dump.helm_number(value, "f", integer=integer)
     assert result == expected and type(result) is type(expected)
 
 
 @pytest.mark.parametrize("value", [-1, True, "abc", float("nan"), None, [1]])
 def test_helm_number_rejects(value):
     with pytest.raises(ValueError, match="^f: "):
-        hv.helm_number(value, "f", integer=True)
+        values_dump.helm_number(value, "f", integer=True)
 
 
 @given(st.integers(min_value=0, max_value=10**12))
 def test_no_number_ever_reaches_helm_in_exponent_form(number):
-    value = hv.helm_number(number, "f", integer=True)
-    text = hv.dump_values({"configuration": {"clientPageSize": value}})
+    value = values_dump.helm_number(number, "f", integer=True)
+    text = values_dump.dump_values({"configuration": {"clientPageSize": value}})
     loaded = yaml.safe_load(text)["configuration"]["clientPageSize"]
-    assert hv.exponent_prone(yaml.safe_load(text)) == []
+    assert values_dump.exponent_prone(yaml.safe_load(text)) == []
     assert str(loaded) == str(number)  # Helm prints the same digits back
     assert isinstance(loaded, int) == (number < 1_000_000)
 
 
 @given(st.sampled_from(["0", "1", "2", "100", "1e3", "500m", "4Gi", "1.5"]))
 def test_quantities_stay_strings_through_yaml(text):
-    dumped = hv.dump_values({"resources": {"limits": {"cpu": hv.quantity(text, "q", "cpu")}}})
+    dumped = values_dump.dump_values({"resources": {"limits": {"cpu": values_plan.quantity(text, "q", "cpu")}}})
     assert yaml.safe_load(dumped)["resources"]["limits"]["cpu"] == text
 
 
 def test_large_numbers_in_the_rendered_values_are_quoted():
     rendered = render("12.1.0", "1.18.1", page_size=2000000, burst=1500000)
-    assert hv.exponent_prone(rendered["values"]) == []
+    assert values_dump.exponent_prone(rendered["values"]) == []
     assert "clientPageSize: '2000000'" in rendered["values_yaml"]
 
 
 # ---------------------------------------------------------------------------------------------------------
 # podResources: all four, always
 
-@given(st.sets(st.sampled_from(hv.POD_RESOURCE_FIELDS), min_size=1, max_size=4))
+@given(st.sets(st.sampled_from(values_plan.POD_RESOURCE_FIELDS), min_size=1, max_size=4))
 def test_pod_resources_missing_a_field_are_refused(missing):
     pod = {name: value for name, value in PODS.items() if name not in missing}
     with pytest.raises(ValueError, match="Velero needs all four"):
-        hv.plan_tuning(make_recommendation("1.17.1") | {"maintenance": {"pod_resources": pod}},
-                       eras.chart_era("11.4.0"))
+        values_plan.plan_tuning(make_recommendation("1.17.1") | {"maintenance": {"pod_resources": pod}},
+                                eras.chart_era("11.4.0"))
 
 
 @pytest.mark.parametrize("era_id", [era.id for era in eras.ERAS if era.maintenance == "config-data"])
@@ -94,7 +98,7 @@ def test_config_data_pod_resources_carry_all_four_fields(era_id):
     rendered = render(era.last, era.velero_versions[-1], repositories=BIG_REPO)
     data = get(rendered["values"], eras.REPOSITORY_CONFIG_DATA)
     for entry in [data["global"]] + list(data["repositories"].values()):
-        assert set(hv.POD_RESOURCE_FIELDS) <= set(entry["podResources"])
+        assert set(values_plan.POD_RESOURCE_FIELDS) <= set(entry["podResources"])
         assert all(isinstance(value, str) for value in entry["podResources"].values())
 
 
@@ -262,12 +266,12 @@ def test_configmaps_only_for_non_default_settings():
     ("a" * 52, {"nameOverride": "b" * 9 + "-cc"}, "a" * 52 + "-" + "b" * 9),  # then one trailing "-" trimmed
 ])
 def test_chart_fullname(release, overrides, fullname):
-    assert hv.chart_fullname(release, overrides) == fullname
+    assert values_plan.chart_fullname(release, overrides) == fullname
 
 
 def test_release_name_must_be_given():
     with pytest.raises(ValueError, match="velero_release_name"):
-        hv.chart_fullname("")
+        values_plan.chart_fullname("")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -381,12 +385,12 @@ def test_overrides_from_yaml_text():
 ])
 def test_malformed_overrides(text, expected):
     with pytest.raises(ValueError, match="^velero_values_overrides: ") as error:
-        hv.load_overrides(text, source="over.yaml")
+        values_dump.load_overrides(text, source="over.yaml")
     assert expected in str(error.value)
 
 
 def test_empty_overrides():
-    assert hv.load_overrides("") == {} and hv.load_overrides(None) == {} and hv.load_overrides("# only\n") == {}
+    assert values_dump.load_overrides("") == {} and values_dump.load_overrides(None) == {} and values_dump.load_overrides("# only\n") == {}
 
 
 def test_output_is_deterministic_block_yaml_without_anchors():
@@ -398,7 +402,7 @@ def test_output_is_deterministic_block_yaml_without_anchors():
 
 
 def test_multiline_strings_are_literal_blocks():
-    text = hv.dump_values({"credentials": {"secretContents": {"cloud": "[default]\nkey=1\n"}}})
+    text = values_dump.dump_values({"credentials": {"secretContents": {"cloud": "[default]\nkey=1\n"}}})
     assert "cloud: |\n" in text
     assert yaml.safe_load(text)["credentials"]["secretContents"]["cloud"] == "[default]\nkey=1\n"
 
@@ -407,9 +411,9 @@ def test_to_plain_converts_subclasses_and_rejects_objects():
     class Tagged(str):
         pass
 
-    assert hv.to_plain({"a": [Tagged("x")]})["a"][0].__class__ is str
+    assert fields.to_plain({"a": [Tagged("x")]})["a"][0].__class__ is str
     with pytest.raises(ValueError, match="unsupported value"):
-        hv.to_plain({"a": object()})
+        fields.to_plain({"a": object()})
 
 
 @settings(max_examples=30, deadline=None)
@@ -418,5 +422,5 @@ def test_to_plain_converts_subclasses_and_rejects_objects():
 def test_every_rendered_result_passes_its_own_schema(era_id, qps, burst):
     era = eras.era_by_id(era_id)
     rendered = render(era.last, era.velero_versions[-1], qps=float(qps), burst=burst, repositories=BIG_REPO)
-    hv.validate_values(rendered["values"], era)
+    values_schema.validate_values(rendered["values"], era)
     assert get(rendered["values"], eras.CLIENT_QPS) == qps

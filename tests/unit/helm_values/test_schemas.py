@@ -14,8 +14,9 @@ import pytest
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _chart_eras as eras
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _helm_values as hv
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _values_schema as values_schema
 
-import helm_schema_gen  # noqa: E402  (tests/unit/helm_values, put on sys.path by conftest)
+import schema_gen  # noqa: E402  (tools/, put on sys.path by conftest)
 from conftest import make_recommendation, real_values, velero_values_dir  # noqa: E402
 
 ERA_IDS = [era.id for era in eras.ERAS]
@@ -63,18 +64,18 @@ def values_dir():
 
 def test_schemas_are_generated_from_the_real_values_files(values_dir):
     """A stale schema (values file or generator changed) fails here; regenerate with --write."""
-    assert helm_schema_gen.main(["--values-dir", str(values_dir)]) == 0, (
-        "schemas/helm-values/ is stale: run python tests/unit/helm_values/helm_schema_gen.py --write")
+    assert schema_gen.main(["--values-dir", str(values_dir)]) == 0, (
+        "schemas/helm-values/ is stale: run python tools/schema_gen.py --write")
     expected = {era.schema_name for era in eras.ERAS}
-    assert {path.name for path in helm_schema_gen.SCHEMA_DIR.glob("*.schema.json")} == expected
+    assert {path.name for path in schema_gen.SCHEMA_DIR.glob("*.schema.json")} == expected
 
 
 @pytest.mark.parametrize("era_id", ERA_IDS)
 def test_schema_is_valid_and_accepts_the_charts_own_defaults(era_id, values_dir):
     era = eras.era_by_id(era_id)
-    schema = hv.load_schema(era)
+    schema = values_schema.load_schema(era)
     jsonschema.Draft202012Validator.check_schema(schema)
-    hv.validate_values(real_values(era), era)
+    values_schema.validate_values(real_values(era), era)
 
 
 @pytest.mark.parametrize("era_id", ERA_IDS)
@@ -120,7 +121,7 @@ def test_legacy_maintenance_keys_are_never_emitted_from_chart_11(era_id):
 def _reject(era_id: str, values: dict[str, t.Any]) -> str:
     era = eras.era_by_id(era_id)
     with pytest.raises(ValueError) as error:
-        hv.validate_values(values, era, user_values=values)
+        values_schema.validate_values(values, era, user_values=values)
     return str(error.value)
 
 
@@ -156,8 +157,8 @@ def test_maintenance_keys_before_chart_7_1_2_are_rejected():
 def test_maintenance_requests_that_break_chart_7_1_2_and_7_1_3_are_rejected(era_id):
     message = _reject(era_id, {"configuration": {"repositoryMaintenanceJob": {"requests": {"cpu": "1"}}}})
     assert "fail to render with repositoryMaintenanceJob.requests.cpu/memory" in message
-    hv.validate_values({"configuration": {"repositoryMaintenanceJob": {"limits": {"memory": "1Gi"}}}},
-                       eras.era_by_id(era_id))
+    values_schema.validate_values({"configuration": {"repositoryMaintenanceJob": {"limits": {"memory": "1Gi"}}}},
+                                  eras.era_by_id(era_id))
 
 
 @pytest.mark.parametrize("era_id, values, expected", [
@@ -197,30 +198,30 @@ def test_types_as_the_chart_and_velero_expect(era_id, values, expected):
     {"configuration": {"clientQPS": 12.5, "clientBurst": "1000000", "clientPageSize": None}},
 ])
 def test_legitimate_values_pass(values):
-    hv.validate_values(values, eras.era_by_id("12.0.0-12.1.0"))
+    values_schema.validate_values(values, eras.era_by_id("12.0.0-12.1.0"))
 
 
 def test_unchecked_keys_skip_the_schema():
     era = eras.era_by_id("12.0.0-12.1.0")
     values = {"configuration": {"someFutureFlag": True}}
     with pytest.raises(ValueError):
-        hv.validate_values(values, era)
-    hv.validate_values(values, era, unchecked=["configuration.someFutureFlag"])
+        values_schema.validate_values(values, era)
+    values_schema.validate_values(values, era, unchecked=["configuration.someFutureFlag"])
     assert values == {"configuration": {"someFutureFlag": True}}  # not modified
 
 
 def test_known_paths_and_commented_keys():
-    schema = hv.load_schema(eras.era_by_id("12.0.0-12.1.0"))
-    paths = hv.known_paths(schema)
+    schema = values_schema.load_schema(eras.era_by_id("12.0.0-12.1.0"))
+    paths = values_schema.known_paths(schema)
     assert {"configuration.clientQPS", "image.digest", "nodeAgent.resources.requests",
             "configuration.repositoryMaintenanceJob.repositoryConfigData.global.podResources"} <= set(paths)
     text = "image:\n  tag: v1\n  # digest:\nresources: {}\n# requests:\n#   cpu: 1\n\n# Eg:\n# ref: https://x\n"
-    assert helm_schema_gen.commented_keys(text) == {"image": {"digest"}}
+    assert schema_gen.commented_keys(text) == {"image": {"digest"}}
 
 
 def test_schema_files_are_pretty_json_with_metadata():
     for era in eras.ERAS:
-        text = (helm_schema_gen.SCHEMA_DIR / era.schema_name).read_text(encoding="utf-8")
+        text = (schema_gen.SCHEMA_DIR / era.schema_name).read_text(encoding="utf-8")
         data = json.loads(text)
         assert data["x-chart-versions"] == [era.first, era.last]
         assert data["additionalProperties"] is False

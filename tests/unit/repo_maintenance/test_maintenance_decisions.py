@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _maintenance as m
-from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import release
+from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import SUPPORTED_RANGE, release
 from ansible_collections.velero_ops.tuning.plugins.module_utils._velero_server import parse_flags
 
 Gi = 2**30
@@ -59,7 +60,7 @@ def test_parse_options_values() -> None:
     ({"recommendation": {"server": {}}}, "recommendation: expected the recommendation of velero_ops.tuning.sizing "
                                          r"\(a dictionary with a 'maintenance' key\).*got a dictionary with keys server"),
     ({"recommendation": {"changed": False, "failed": True, "msg": "x"}}, "keys changed, failed, msg"),
-    ({"velero_version": "x"}, r"velero_version: expected a Velero version such as 1.14.0.*\(1.12.0 to 1.18.x\)"),
+    ({"velero_version": "x"}, r"velero_version: expected a Velero version such as 1.14.0.*\(" + re.escape(SUPPORTED_RANGE) + r"\)"),
     ({"velero_version": "1.99.0"}, "velero_version: Velero 1.99.0 is not supported; supported versions are 1.12.0"),
     ({"velero_version": 1.16}, "velero_version: expected a Velero version string"),
 ])
@@ -298,7 +299,8 @@ def test_restore_patch_is_the_restore_body_while_the_trigger_value_is_in_place()
 
 def test_an_undo_that_never_read_the_original_restores_nothing() -> None:
     """The trigger's first read failed, so nothing was written: a user's own 1m frequency must stay."""
-    from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_run import MaintenanceRunner, Undo
+    from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_journal import Undo
+    from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_run import MaintenanceRunner
 
     class Client:
         def __init__(self) -> None:
@@ -313,9 +315,9 @@ def test_an_undo_that_never_read_the_original_restores_nothing() -> None:
 
     client = Client()
     runner = MaintenanceRunner(client, m.parse_options({"trigger": "frequency"}))
-    runner._undo.append(Undo("payments-default-kopia", "frequency"))
-    runner._restore()
-    assert client.patches == [] and runner.report["unrestored"] == [] and runner._undo == []
+    runner.journal.pending.append(Undo("payments-default-kopia", "frequency"))
+    runner.journal.restore()
+    assert client.patches == [] and runner.report["unrestored"] == [] and runner.journal.pending == []
 
 
 def status(**fields) -> dict:

@@ -16,13 +16,13 @@ from pathlib import Path
 from hypothesis import strategies as st
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import parse_cpu_millicores, parse_memory, parse_duration
+from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import distinct_versions
 
 ROOT = Path(__file__).resolve().parents[3]
 INPUT_SCHEMA = json.loads((ROOT / "schemas" / "sizing-input.schema.json").read_text())
 RECOMMENDATION_SCHEMA = json.loads((ROOT / "schemas" / "recommendation.schema.json").read_text())
 
-VERSIONS = ["1.12.0", "1.12.4", "1.13.2", "1.14.0", "1.14.1", "1.15.0", "1.15.2", "1.16.0", "1.16.2", "1.17.0",
-            "1.17.1", "1.18.0", "1.18.1"]
+VERSIONS = distinct_versions()  # one per distinct set of release facts: a new release is covered without edits
 
 # The founding case (origin.md 2 / velero #8474) and the few-hundred-large-files case of issue 2.
 FOUNDING = {

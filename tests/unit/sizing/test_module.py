@@ -14,6 +14,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
+from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import NEWEST_MINOR, SUPPORTED_RANGE
 from ansible_collections.velero_ops.tuning.plugins.modules import sizing
 from unit.sizing.sizing_strategies import FOUNDING, LARGE_CLUSTER, RECOMMENDATION_SCHEMA
 
@@ -52,8 +53,8 @@ def test_unknown_options_are_absent_not_null(capsys: pytest.CaptureFixture[str])
 
 BAD = [
     ({"velero_version": 1.14}, "velero_version", "quote it"),
-    ({"velero_version": "1.11.3"}, "velero_version", "1.12.0 to 1.18.x"),
-    ({"velero_version": "1.19.0"}, "velero_version", "1.12.0 to 1.18.x"),
+    ({"velero_version": "1.11.3"}, "velero_version", SUPPORTED_RANGE),
+    ({"velero_version": f"1.{NEWEST_MINOR + 1}.0"}, "velero_version", SUPPORTED_RANGE),
     ({"data": {"volume_bytes": "lots"}}, "data.volume_bytes", "size string such as 763GB"),
     ({"data": {"volume_bytes": -7}}, "data.volume_bytes", "size string"),
     ({"cluster": {"namespaces": 4, "objects": -100, "resource_types": 50}}, "cluster.objects", "integer from 0"),

@@ -10,7 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _quantity as q
-from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import release, supported_minors
+from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import (
+    NEWEST_MINOR,
+    SUPPORTED_RANGE,
+    release,
+    supported_minors,
+)
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -120,8 +125,8 @@ def test_versions_and_range() -> None:
     assert supported_minors() == list(range(12, 19))
     assert release("v1.16.2").text == "1.16.2"
     assert release("1.14.9").assumed_from == "1.14.1"
-    for bad in ("1.11.0", "1.19.0", "2.14.0"):
-        with pytest.raises(ValueError, match="supported versions are 1.12.0 to 1.18.x"):
+    for bad in ("1.11.0", f"1.{NEWEST_MINOR + 1}.0", "2.14.0"):
+        with pytest.raises(ValueError, match=f"supported versions are {SUPPORTED_RANGE}"):
             release(bad)
     with pytest.raises(ValueError, match="velero_version"):
         release("fourteen")

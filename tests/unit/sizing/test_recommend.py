@@ -14,6 +14,7 @@ import pytest
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import GiB, MiB, parse_memory
 from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend
+from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import distinct_versions
 from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import FIELDS
 from unit.sizing.sizing_strategies import (FOUNDING, LARGE_CLUSTER, LARGE_FILES, RECOMMENDATION_SCHEMA, SMALL,
                                            VERSIONS, with_version)
@@ -46,7 +47,7 @@ def test_deterministic(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-@pytest.mark.parametrize("version", ["1.12.0", "1.14.0", "1.16.0", "1.18.1"])
+@pytest.mark.parametrize("version", distinct_versions())
 def test_every_recommended_value_is_explained(name: str, version: str) -> None:
     rec = recommend(with_version(CASES[name], version))
     for section in RECOMMENDED_SECTIONS:

@@ -14,6 +14,7 @@ import yaml
 from hypothesis import given, settings
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _sizing_inputs as si
+from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import NEWEST_MINOR, SUPPORTED_RANGE, supported_minors
 from ansible_collections.velero_ops.tuning.plugins.modules import sizing as sizing_module
 from unit.sizing.sizing_strategies import FOUNDING, INPUT_SCHEMA, valid_inputs
 
@@ -104,9 +105,9 @@ BAD_FOR_BOTH = [
     ("velero_version", _DELETE, "velero_version: required"),
     ("velero_version", 1.14, "quote it"),
     ("velero_version", 1.1, "quote it"),
-    ("velero_version", "1.11.0", "1.12.0 to 1.18.x"),
-    ("velero_version", "1.19.0", "1.12.0 to 1.18.x"),
-    ("velero_version", "2.0.0", "1.12.0 to 1.18.x"),
+    ("velero_version", "1.11.0", SUPPORTED_RANGE),
+    ("velero_version", f"1.{NEWEST_MINOR + 1}.0", SUPPORTED_RANGE),
+    ("velero_version", "2.0.0", SUPPORTED_RANGE),
     ("velero_version", "latest", "velero_version"),
     ("velero_version", 114, "velero_version"),
     ("extra", 1, "unknown key(s) extra"),
@@ -206,7 +207,7 @@ def test_generated_valid_inputs_accepted_by_both(inputs: dict[str, t.Any]) -> No
 def test_versions_accepted_by_both(version: str) -> None:
     inputs = _with("velero_version", version)
     assert not list(VALIDATOR.iter_errors(inputs))
-    assert si.validate(inputs).release.version[1] in range(12, 19)
+    assert si.validate(inputs).release.version[1] in supported_minors()
 
 
 def test_null_means_unknown_for_optional_fields() -> None:

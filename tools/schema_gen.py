@@ -1,10 +1,16 @@
 # Copyright (c) velero_ops.tuning contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Make the strict per-era values schemas in schemas/helm-values/ from the chart's real values.yaml files.
+"""Make the files derived from the release tables (_releases.py, _chart_eras.py) and the chart's values.yaml files.
 
-    python tests/unit/helm_values/helm_schema_gen.py            # check: exit 1 if a schema is stale
-    python tests/unit/helm_values/helm_schema_gen.py --write    # regenerate
+    python tools/schema_gen.py            # check: exit 1 if a derived file is stale
+    python tools/schema_gen.py --write    # regenerate
+
+What it makes:
+- the strict per-era values schemas in schemas/helm-values/ (one per row of ``_chart_eras.ERAS``);
+- the Velero version patterns and range text of schemas/sizing-input.schema.json and
+  schemas/recommendation.schema.json (those files are otherwise hand-written; only these values are set);
+- the ``molecule_helm_eras`` list of extensions/molecule/default/vars/eras.yml (one cluster per era).
 
 How a schema is made (docs/helm-values.md, "Strict schemas"):
 - The chart's own namespaces (top level, ``configuration``, ``nodeAgent``, ``metrics``, ...; ``STRICT_MAPS``)
@@ -30,14 +36,16 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 VALUES_DIR = REPO_ROOT.parent / "shared" / "velero-chart"
 SCHEMA_DIR = REPO_ROOT / "schemas" / "helm-values"
+MOLECULE_ERAS = REPO_ROOT / "extensions" / "molecule" / "default" / "vars" / "eras.yml"
 
 if str(REPO_ROOT / ".build" / "collections") not in sys.path:  # running as a script
     sys.path.insert(0, str(REPO_ROOT / ".build" / "collections"))
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _chart_eras as eras  # noqa: E402
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _releases as releases  # noqa: E402
 from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import QUANTITY_PATTERN  # noqa: E402
 
 # Chart namespaces whose children are chart-defined keys (strict). Everything else is free-form.
@@ -253,7 +261,7 @@ def make_schema(era: eras.ChartEra, values_dir: Path = VALUES_DIR) -> dict[str, 
         "$id": f"https://example.invalid/velero_ops/tuning/schemas/helm-values/{era.schema_name}",
         "title": f"Velero Helm chart {era.first} to {era.last} values (strict)",
         "description": (f"Generated from the chart's values.yaml ({era.values_file}) by "
-                        "tests/unit/helm_values/helm_schema_gen.py; do not edit by hand. Chart namespaces "
+                        "tools/schema_gen.py; do not edit by hand. Chart namespaces "
                         "allow only the chart's keys; tuning keys are typed."),
         "x-chart-versions": [era.first, era.last],
         "x-velero-versions": era.velero_versions,
@@ -267,9 +275,65 @@ def render(schema: dict[str, t.Any]) -> str:
     return json.dumps(schema, indent=1, sort_keys=False, ensure_ascii=False) + "\n"
 
 
+# Values of the hand-written schemas that come from the release table: (file, JSON path, value).
+def release_schema_values() -> list[tuple[Path, tuple[str, ...], str]]:
+    sizing = REPO_ROOT / "schemas" / "sizing-input.schema.json"
+    recommendation = REPO_ROOT / "schemas" / "recommendation.schema.json"
+    return [
+        (sizing, ("properties", "velero_version", "pattern"), releases.VERSION_PATTERN),
+        (sizing, ("properties", "velero_version", "description"),
+         f"Velero version, {releases.SUPPORTED_RANGE}; quote it in YAML (an unquoted 1.14 is a float)."),
+        (recommendation, ("properties", "velero_version", "pattern"), releases.RECOMMENDATION_VERSION_PATTERN),
+    ]
+
+
+def _json_at(data: t.Any, path: tuple[str, ...]) -> t.Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def set_json_string(text: str, path: tuple[str, ...], value: str) -> str:
+    """``text`` with the string at ``path`` replaced by ``value``, the rest of the hand-formatted file untouched."""
+    current = _json_at(json.loads(text), path)
+    if current == value:
+        return text
+    old, new = json.dumps(current, ensure_ascii=False), json.dumps(value, ensure_ascii=False)
+    key = json.dumps(path[-1])
+    pattern = re.compile(re.escape(key) + r"(\s*:\s*)" + re.escape(old))
+    if len(pattern.findall(text)) != 1:
+        raise ValueError(f"cannot place {'/'.join(path)}: {key}: {old} is not in the file exactly once")
+    updated = pattern.sub(lambda match: key + match.group(1) + new, text)
+    if _json_at(json.loads(updated), path) != value:
+        raise ValueError(f"replacing {'/'.join(path)} changed another value")
+    return updated
+
+
+def molecule_eras_text(current: str) -> str:
+    """eras.yml with its ``molecule_helm_eras`` list made from ERAS (chart = the era's last release)."""
+    rows = [f"  - {{era: {era.id}, chart: {era.last}, velero: {era.velero_versions[-1]}, route: {era.maintenance}}}"
+            for era in eras.ERAS]
+    lines = current.splitlines()
+    start = lines.index("molecule_helm_eras:") + 1
+    end = start
+    while end < len(lines) and lines[end].startswith("  - "):
+        end += 1
+    return "\n".join(lines[:start] + rows + lines[end:]) + "\n"
+
+
+def derived_texts(values_dir: Path = VALUES_DIR) -> dict[Path, str]:
+    """Every derived file and the text it should have."""
+    texts: dict[Path, str] = {SCHEMA_DIR / era.schema_name: render(make_schema(era, values_dir)) for era in eras.ERAS}
+    for path, pointer, value in release_schema_values():
+        current = texts.get(path) or path.read_text(encoding="utf-8")
+        texts[path] = set_json_string(current, pointer, value)
+    texts[MOLECULE_ERAS] = molecule_eras_text(MOLECULE_ERAS.read_text(encoding="utf-8"))
+    return texts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--write", action="store_true", help="rewrite stale schema files")
+    parser.add_argument("--write", action="store_true", help="rewrite stale files")
     parser.add_argument("--values-dir", type=Path, default=VALUES_DIR)
     args = parser.parse_args(argv)
     if not args.values_dir.is_dir():
@@ -277,9 +341,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     stale = []
-    for era in eras.ERAS:
-        target = SCHEMA_DIR / era.schema_name
-        text = render(make_schema(era, args.values_dir))
+    for target, text in derived_texts(args.values_dir).items():
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             stale.append(target)
             if args.write:
