@@ -32,7 +32,7 @@ from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs i
 from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import FIELDS as SIZING_FIELDS
 from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import section_shape_problem
 
-# cluster, data and policy come from the sizing module's field table, so both accept and coerce the same input;
+# cluster, data, policy and observed come from the sizing module's field table, so both accept and coerce the same input;
 # the versions are raw so an unquoted YAML 1.14 reaches the validator as a float and gets its "quote it" hint.
 ARGUMENT_SPEC: dict[str, t.Any] = {
     **sizing_argument_spec(),
@@ -91,7 +91,7 @@ class ActionModule(ActionBase):
             overrides, source, sensitive = self._overrides(args["overrides"], task_vars)
             # Options Ansible filled with None stay: the sizing validator reads None as "not known".
             recommendation = recommend(to_plain(
-                {key: args[key] for key in ("velero_version", "cluster", "data", "policy")}))
+                {key: args[key] for key in ("velero_version", "cluster", "data", "policy", "observed")}))
             rendered = _helm_values.render_values(
                 recommendation, args["chart_version"], velero_version=args["velero_version"], overrides=overrides,
                 overrides_source=source, release_name=args["release_name"],

@@ -71,6 +71,9 @@ class Minor:
     per_namespace_listing: bool = False
     # podResources.ephemeralStorage{Request,Limit} in the maintenance ConfigMap.
     ephemeral_storage_fields: bool = False
+    # The BackupRepository controller connects to repositories inside the server process, loading their index
+    # (velero #8886, #9193), in 1.14-1.17; 1.18 stopped it (PR #9291); 1.12-1.13 run maintenance in the server.
+    server_connects_repositories: bool = False
 
 
 # The table reads as a changelog: 1.12 in full, then what each minor changed.
@@ -89,7 +92,7 @@ _V1_13 = dataclasses.replace(_V1_12, minor=13, newest_known_patch=2, kopia_versi
 _V1_14 = dataclasses.replace(_V1_13, minor=14, newest_known_patch=1, default_client_qps=100.0, default_client_burst=100,
                              maintenance_mechanism="server-flags", maintenance_server_flags=True,
                              kopia_version="0.17.0 (fork 20240417)", server_aggregated_discovery=True,
-                             node_agent_default_resources=False)
+                             node_agent_default_resources=False, server_connects_repositories=True)
 _V1_15 = dataclasses.replace(_V1_14, minor=15, newest_known_patch=2, plugins_inherit_server_flags=True,
                              maintenance_mechanism="configmap", maintenance_configmap=True,
                              kopia_version="0.17.0 (fork 20241016)", compaction_bytes_per_entry=340,
@@ -100,7 +103,8 @@ _V1_16 = dataclasses.replace(_V1_15, minor=16, newest_known_patch=2, kopia_versi
                              recent_maintenance_status=True)
 _V1_17 = dataclasses.replace(_V1_16, minor=17, newest_known_patch=1, maintenance_server_flags=False,
                              kopia_version="0.21.1", gc_sets_on_heap=False, default_uploader="kopia")
-_V1_18 = dataclasses.replace(_V1_17, minor=18, newest_known_patch=1, kopia_version="0.22.3")
+_V1_18 = dataclasses.replace(_V1_17, minor=18, newest_known_patch=1, kopia_version="0.22.3",
+                             server_connects_repositories=False)
 _MINORS: dict[int, Minor] = {facts.minor: facts for facts in (_V1_12, _V1_13, _V1_14, _V1_15, _V1_16, _V1_17, _V1_18)}
 
 # Facts a patch release changed, keyed by (minor, patch); later patches of the minor keep them until a later

@@ -72,6 +72,11 @@ options:
   policy:
     description: Sizing policy, shaped as the O(velero_ops.tuning.sizing#module:policy) option.
     type: dict
+  observed:
+    description:
+      - What this cluster has already shown (OOMKilled limits, observed peaks), shaped as the
+        O(velero_ops.tuning.sizing#module:observed) option; C(cluster_facts) returns it in this shape.
+    type: dict
   overrides:
     description:
       - The user's own chart values, as a mapping or as the path of a YAML file.
