@@ -178,8 +178,8 @@ def value_sets(chart: str) -> list[ValueSet]:
     era = eras.chart_era(chart, velero)
     sets = [_example_set(host, host_vars, chart) for host, host_vars in _example_hosts()]
     big = recommend({"velero_version": velero, **INPUTS})
-    sets.append(ValueSet("big-with-overrides", big, hv.render_values(big, chart, overrides=copy.deepcopy(USER),
-                                                                      release_name=RELEASE), USER, False))
+    with_overrides = hv.render_values(big, chart, overrides=copy.deepcopy(USER), release_name=RELEASE)
+    sets.append(ValueSet("big-with-overrides", big, with_overrides, USER, False))
     sets.append(ValueSet("big-chart-defaults", big, hv.render_values(big, chart, release_name=RELEASE), {}, False))
     if era.legacy_maintenance_keys_dropped:
         for wins in (False, True):
@@ -210,8 +210,8 @@ def _parent_chart(root: Path, chart: str, count: int) -> Path:
     # A copy rather than a symlink: helm logs every followed symlink on stderr.
     subprocess.run(["cp", "-r", str(CHARTS / chart), str(parent / "charts" / "velero")], check=True)
     dependencies = [{"name": "velero", "version": chart, "alias": f"c{index}"} for index in range(count)]
-    (parent / "Chart.yaml").write_text(yaml.safe_dump({"apiVersion": "v2", "name": "render-all", "version": "0.0.0",
-                                                        "dependencies": dependencies}))
+    chart_yaml = {"apiVersion": "v2", "name": "render-all", "version": "0.0.0", "dependencies": dependencies}
+    (parent / "Chart.yaml").write_text(yaml.safe_dump(chart_yaml))
     return parent
 
 

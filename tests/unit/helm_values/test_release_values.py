@@ -17,8 +17,8 @@ DEPLOYED = {
     "credentials": {"secretContents": {"cloud": "secret"}},
     "initContainers": [{"name": "velero-plugin-for-aws", "image": "velero/velero-plugin-for-aws:v1.12.0"}],
 }
-WRITTEN = {"configuration": {"clientQPS": 300, "clientBurst": 400, "extraArgs": ["--item-block-worker-count=2",
-                                                                              "--client-page-size=0"]},
+WRITTEN = {"configuration": {"clientQPS": 300, "clientBurst": 400,
+                             "extraArgs": ["--item-block-worker-count=2", "--client-page-size=0"]},
            "resources": {"limits": {"memory": "2Gi", "cpu": None}}}
 
 
