@@ -907,7 +907,7 @@ class _Handler(BaseHTTPRequestHandler):
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
         authorized = token in api.tokens
         if auth.lower().startswith("basic "):
-            user, _, password = base64.b64decode(auth[6:].strip()).decode("utf-8", "replace").partition(":")
+            user, _colon, password = base64.b64decode(auth[6:].strip()).decode("utf-8", "replace").partition(":")
             authorized = bool(user) and api.basic_users.get(user) == password
         if not authorized:
             return self._send(401, status_body(401, "Unauthorized"))
