@@ -28,9 +28,11 @@ NAMESPACED_TYPE_FRACTION = 0.75
 # Unknown pods: one pod per eight API objects (ReplicaSets, Services, ConfigMaps, Secrets, events...).
 OBJECTS_PER_POD = 8
 # Additional items a BackupItemAction returns are each read with one GET before they are backed up
-# (pkg/backup/item_backupper.go executeActions). The built-in actions that return them: pod -> its PVCs
-# (pkg/backup/actions/pod_action.go, from the pod spec, no API call), PVC -> its PV (pvc_action.go). So two GETs per
-# backed-up volume; a pod without volumes adds none (the unsourced 0.5 GET per pod of earlier releases is dropped).
+# (pkg/backup/item_backupper.go executeActions). The built-in actions that return them: pod -> its PVCs and its
+# PriorityClass (pkg/backup/actions/pod_action.go -> pkg/util/actionhelpers RelatedItemsForPod, from the pod spec),
+# PVC -> its PV (pkg/backup/actions/backup_pv_action.go). Two GETs per backed-up volume; a pod with a
+# priorityClassName adds one more, not counted because that share is unknown (docs/sizing-model.md 4.1). The
+# unsourced 0.5 GET per pod of earlier releases is dropped.
 ADDITIONAL_GETS_PER_VOLUME = 2
 # Per volume the server creates and polls a PodVolumeBackup / DataUpload.
 SERVER_REQUESTS_PER_VOLUME = 3

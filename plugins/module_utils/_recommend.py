@@ -25,6 +25,7 @@ from ._releases import (
     DEFAULT_KEEP_LATEST_MAINTENANCE_JOBS,
     KOPIA_DEFAULT_MAINTENANCE_FREQUENCY,
     VeleroRelease,
+    per_namespace_listing_advice,
 )
 from ._sizing_inputs import SizingInputs, validate
 
@@ -214,7 +215,7 @@ def _size_api(inp: SizingInputs, shape: api.ClusterShape, notes: _Notes) -> _Api
         reason += f"; capped by policy.max_client_qps={cap:g}"
     burst = api.burst_for(rel, qps)
     listing = (f"{shape.namespaced_types} namespaced kinds x {shape.namespaces} namespaces + "
-               f"{shape.resource_types - shape.namespaced_types} cluster kinds (1.18.1 lists per namespace)"
+               f"{shape.resource_types - shape.namespaced_types} cluster kinds ({rel.text} lists per namespace)"
                if rel.per_namespace_listing else f"{shape.resource_types} kinds listed cluster-wide")
     notes.explain("server.client_qps",
                   f"{sizing_counts.total} modeled requests per whole-cluster backup ({listing}, "
@@ -243,7 +244,7 @@ def _size_api(inp: SizingInputs, shape: api.ClusterShape, notes: _Notes) -> _Api
     if rel.per_namespace_listing and shape.namespaced_types * shape.namespaces >= LARGE_NAMESPACE_LISTS:
         notes.warn(f"Velero {rel.text} lists every namespaced kind once per namespace (PR #9587): "
                    f"{shape.namespaced_types} x {shape.namespaces} = {shape.namespaced_types * shape.namespaces} LISTs "
-                   f"per whole-cluster backup; 1.18.0 (and unreleased main) list each kind cluster-wide.")
+                   f"per whole-cluster backup; {per_namespace_listing_advice(rel)}.")
     return _ApiResult(qps=qps, burst=burst, page_size=page, counts=counts, sizing_counts=sizing_counts, bound=bound,
                       target=target)
 

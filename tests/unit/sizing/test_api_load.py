@@ -42,6 +42,8 @@ def test_discovery_requests(aggregated: bool, group_versions: int, expected: int
     ("1.14.0", 120 + 100),
     ("1.18.0", 120 + 100),                 # cluster-wide LIST per type
     ("1.18.1", 90 * 100 + 30 + 100),       # PR #9587: each namespaced type once per namespace
+    ("1.18.2", 120 + 100),                 # PR #9870 (issue #9869): cluster-wide again
+    ("1.18.3", 120 + 100),
 ])
 def test_listing_behaviour_per_version(version: str, collection_lists: int) -> None:
     counts = api.count_requests(release(version), shape(), 500)

@@ -159,7 +159,7 @@ def test_ephemeral_storage_only_from_1_18_1(version: str) -> None:
     pods = [rec["maintenance"]["pod_resources"]] + [r["pod_resources"] for r in rec["maintenance"]["repositories"].values()]
     for pod in pods:
         has = "ephemeralStorageRequest" in pod and "ephemeralStorageLimit" in pod
-        assert has is (version == "1.18.1")
+        assert has is (tuple(int(part) for part in version.split(".")) >= (1, 18, 1))
 
 
 @pytest.mark.parametrize(("version", "qps", "burst"), [("1.12.0", 20.0, 30), ("1.14.0", 100.0, 100), ("1.18.0", 100.0, 100)])
@@ -188,6 +188,35 @@ def test_1_18_1_lists_per_namespace() -> None:
     # capped at the APF fair share: the target cannot be met
     assert after["server"]["client_qps"] == after["predicted"]["apf_qps_bound"]
     assert any("cannot be met" in w for w in after["warnings"])
+
+
+@pytest.mark.parametrize("version", ["1.18.2", "1.18.3"])
+def test_1_18_2_and_later_list_across_namespaces_like_1_18_0(version: str) -> None:
+    """Velero 1.18.2 reverted 1.18.1's per-namespace listing (PR #9870): same requests and QPS as 1.18.0."""
+    base = recommend(with_version(LARGE_CLUSTER, "1.18.0"))
+    rec = recommend(with_version(LARGE_CLUSTER, version))
+    assert rec["predicted"]["api_requests"] == base["predicted"]["api_requests"]
+    assert (rec["server"]["client_qps"], rec["server"]["client_burst"]) == (
+        base["server"]["client_qps"], base["server"]["client_burst"])
+    assert not any("once per namespace" in w for w in rec["warnings"])
+    assert not any("newer than the newest patch" in w for w in rec["warnings"])
+    per_namespace = recommend(with_version(LARGE_CLUSTER, "1.18.1"))
+    assert per_namespace["predicted"]["api_requests"] > 10 * rec["predicted"]["api_requests"]
+    [warning] = [w for w in per_namespace["warnings"] if "once per namespace" in w]
+    assert "Velero 1.18.2 lists each kind once across namespaces again: upgrade to it" in warning
+
+
+def test_unknown_1_18_patch_keeps_the_newest_known_facts_with_a_warning() -> None:
+    rec = recommend(with_version(LARGE_CLUSTER, "1.18.7"))
+    assert rec["predicted"]["api_requests"] == recommend(with_version(LARGE_CLUSTER, "1.18.3"))["predicted"][
+        "api_requests"]
+    assert any("1.18.7 is newer than the newest patch" in w and "1.18.3" in w for w in rec["warnings"])
+
+
+def test_1_19_is_refused_with_the_supported_range() -> None:
+    with pytest.raises(ValueError, match=r"velero_version: Velero 1\.19\.0 is not supported; supported versions "
+                                         r"are 1\.12\.0 to 1\.18\.x"):
+        recommend(with_version(LARGE_CLUSTER, "1.19.0"))
 
 
 def test_in_server_maintenance_sizes_the_server() -> None:
@@ -331,7 +360,7 @@ def test_tighter_target_raises_qps_and_apf_policy_bounds_it() -> None:
 def test_patch_newer_than_known_is_assumed_with_a_warning() -> None:
     rec = recommend(with_version(SMALL, "1.18.7"))
     assert rec["velero_version"] == "1.18.7"
-    assert any("1.18.1 are assumed" in w for w in rec["warnings"])
+    assert any("1.18.3 are assumed" in w for w in rec["warnings"])
     assert "ephemeralStorageRequest" in rec["maintenance"]["pod_resources"]
 
 
