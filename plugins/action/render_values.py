@@ -24,8 +24,10 @@ from ansible.parsing.vault import VaultHelper
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import (
+    _arg_errors,
     _helm_values,
     _output_files,
+    _release_values,
     _report,
     _secrets,
     _svg,
@@ -36,6 +38,7 @@ from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend impor
 from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import (
     argument_spec as sizing_argument_spec,
 )
+from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import FIELDS as SIZING_FIELDS
 from ansible_collections.velero_ops.tuning.plugins.module_utils._sizing_inputs import section_shape_problem
 
 # cluster, data, policy and observed come from the sizing module's field table, so both accept and coerce the same input;
@@ -52,6 +55,9 @@ ARGUMENT_SPEC: dict[str, t.Any] = {
     "facts": {"type": "dict"},
     "values_file": {"type": "str", "default": _report.VALUES_FILE},
     "svg_file": {"type": "str", "default": _report.SVG_FILE},
+    "namespace": {"type": "str", "default": "velero"},
+    "values_complete": {"type": "bool", "default": False},
+    "values_path": {"type": "str"},
     "output_root": {"type": "path"},
     "output_dir": {"type": "path"},
     "output_root_name": {"type": "str", "default": "output_root"},
@@ -61,6 +67,15 @@ ARGUMENT_SPEC: dict[str, t.Any] = {
     "backup": {"type": "bool", "default": False},
 }
 REPORT_FILE = "report.md"
+
+
+def _shown_path(path: str) -> str:
+    """A path under the current directory as the user would type it there (out/prod-eu1/values.yaml)."""
+    if os.path.isabs(path):
+        relative = os.path.relpath(path, os.getcwd())
+        if not relative.startswith(os.pardir):
+            return relative
+    return path
 
 
 class ActionModule(ActionBase):
@@ -77,7 +92,19 @@ class ActionModule(ActionBase):
         problem = section_shape_problem(self._task.args)
         if problem:
             raise AnsibleActionFail(f"{name}: {problem}")
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        # Unknown and missing keys in the user's words (host, inventory variable, closest known key), before
+        # Ansible's own validation says "missing required arguments: namespaces found in cluster".
+        problems = _arg_errors.section_key_problems(
+            self._task.args, {section: list(fields) for section, fields in SIZING_FIELDS.items()},
+            {section: [key for key, spec in fields.items() if spec.required]
+             for section, fields in SIZING_FIELDS.items()})
+        if problems:
+            raise AnsibleActionFail(f"{name}: {'; '.join(problems)}")
+        try:
+            _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        except AnsibleActionFail as exc:
+            raise AnsibleActionFail(f"{name}: {_arg_errors.in_inventory_terms(exc.message)}") from None
+        misspelt = _arg_errors.misspelt_host_variables(task_vars)
         writing = bool(args["output_dir"] or args["output_root"])
         try:
             mode = _output_files.parse_mode(args["mode"]) if writing else 0o600
@@ -93,10 +120,21 @@ class ActionModule(ActionBase):
                 overrides_source=source, release_name=args["release_name"],
                 user_wins=to_plain(args["user_wins"]), unchecked_keys=args["unchecked_keys"],
                 cluster_name=name, chart_strict=args["chart_strict"])
+            # values.yaml says whether it is the release's complete values or an overlay, and how to apply it.
+            values_path = args["values_path"] or (
+                os.path.join(args["output_dir"], args["values_file"]) if args["output_dir"] else
+                os.path.join(args["output_root"], name, args["values_file"]) if args["output_root"] else
+                args["values_file"])
+            contract = _release_values.contract(
+                args["release_name"], args["namespace"], rendered["chart_version"],
+                _shown_path(values_path), args["values_complete"])
+            rendered["values_yaml"] = "".join(
+                f"# {line}\n" for line in _release_values.header_lines(*contract)) + rendered["values_yaml"]
             facts = to_plain(args["facts"] or {})
             svg_file = args["svg_file"] or None
             report = _report.cluster_report(name, recommendation, rendered, release_name=args["release_name"],
-                                            svg_file=svg_file, values_file=args["values_file"], facts=facts)
+                                            svg_file=svg_file, values_file=args["values_file"], facts=facts,
+                                            applying=contract)
             svg = _svg.api_time_svg(
                 recommendation["predicted"]["api_time_curve"],
                 (recommendation.get("velero_defaults") or {}).get("server.client_qps"),
@@ -111,7 +149,7 @@ class ActionModule(ActionBase):
         summary = _report.fleet_summary(name, recommendation, rendered)
         # Only replaced user values are shown as Ansible warnings; everything else is in the report.
         replaced = [c for c in rendered["conflicts"] if c["winner"] == "tuned"]
-        result["warnings"] = [
+        result["warnings"] = [f"{name}: {warning}" for warning in misspelt] + [
             f"{name}: replaced your {c['path']} ({_values_plan.describe(c['user'])}) with the tuned "
             f"{_values_plan.describe(c['tuned'])}; list it in velero_values_user_wins to keep yours"
             for c in replaced]

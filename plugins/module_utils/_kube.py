@@ -128,6 +128,12 @@ class ConnectionOptions:
     client_cert: str | None = None
     client_key: str | None = None
     proxy: str | None = None
+    username: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
+    no_proxy: str | None = None
+    proxy_headers: t.Optional[t.Mapping[str, t.Any]] = dataclasses.field(default=None, repr=False)
+    impersonate_user: str | None = None
+    impersonate_groups: t.Optional[t.Sequence[str]] = None
     environ: t.Optional[t.Mapping[str, str]] = dataclasses.field(default=None, repr=False, compare=False)
     incluster_files: tuple[str, str] = dataclasses.field(
         default=(SERVICE_TOKEN_FILENAME, SERVICE_CERT_FILENAME), repr=False, compare=False)
@@ -143,7 +149,14 @@ class ConnectionOptions:
         "client_cert": ("K8S_AUTH_CLIENT_CERT", "K8S_AUTH_CERT_FILE"),
         "client_key": ("K8S_AUTH_CLIENT_KEY", "K8S_AUTH_KEY_FILE"),
         "proxy": ("K8S_AUTH_PROXY",),
+        "username": ("K8S_AUTH_USERNAME",),
+        "password": ("K8S_AUTH_PASSWORD",),
+        "no_proxy": ("K8S_AUTH_NO_PROXY",),
+        "impersonate_user": ("K8S_AUTH_IMPERSONATE_USER",),
+        "impersonate_groups": ("K8S_AUTH_IMPERSONATE_GROUPS",),
     }
+    # proxy_headers suboption -> K8S_AUTH_PROXY_HEADERS_<SUBOPTION> (kubernetes.core's names).
+    PROXY_HEADER_FIELDS: t.ClassVar[tuple[str, ...]] = ("proxy_basic_auth", "basic_auth", "user_agent")
 
     @classmethod
     def from_params(cls, params: t.Mapping[str, t.Any], environ: t.Mapping[str, str] | None = None) -> "ConnectionOptions":
@@ -159,7 +172,14 @@ class ConnectionOptions:
                         break
                 if isinstance(value, str) and field == "validate_certs":
                     value = _env_bool(value)
+                if isinstance(value, str) and field == "impersonate_groups":
+                    value = [group.strip() for group in value.split(",") if group.strip()]
             values[field] = value
+        headers = {key: value for key, value in (params.get("proxy_headers") or {}).items() if value is not None}
+        for key in cls.PROXY_HEADER_FIELDS:
+            if key not in headers and env.get(f"K8S_AUTH_PROXY_HEADERS_{key.upper()}") not in (None, ""):
+                headers[key] = env[f"K8S_AUTH_PROXY_HEADERS_{key.upper()}"]
+        values["proxy_headers"] = headers or None
         options = cls(environ=env, **values)
         options.validate()
         return options
@@ -173,9 +193,23 @@ class ConnectionOptions:
         if self.host is not None and not re.match(r"^https?://", str(self.host)):
             raise KubeConfigError("host: expected a URL such as https://api.example.com:6443, got "
                                   f"{redact_url(str(self.host))!r}")
+        if bool(self.username) != bool(self.password):
+            raise KubeConfigError("username and password: basic authentication needs both")
+        unknown = set(self.proxy_headers or {}) - set(self.PROXY_HEADER_FIELDS)
+        if unknown:
+            raise KubeConfigError(f"proxy_headers: unknown keys {', '.join(sorted(unknown))}; expected "
+                                  f"{', '.join(self.PROXY_HEADER_FIELDS)}")
+        if self.impersonate_groups and not self.impersonate_user:
+            raise KubeConfigError("impersonate_groups: needs impersonate_user (the API server refuses groups alone)")
 
     def _has_direct_credentials(self) -> bool:
-        return bool(self.host and (self.api_key or (self.client_cert and self.client_key)))
+        return bool(self.host and (self.api_key or (self.client_cert and self.client_key)
+                                   or (self.username and self.password)))
+
+    def impersonation_headers(self) -> list[tuple[str, str]]:
+        """Impersonate-User, and one Impersonate-Group per group (the API server reads every one)."""
+        headers = [("Impersonate-User", self.impersonate_user)] if self.impersonate_user else []
+        return headers + [("Impersonate-Group", str(group)) for group in self.impersonate_groups or ()]
 
     def _environment(self) -> t.Mapping[str, str]:
         # Read at use (not at kubernetes import time, as its KUBE_CONFIG_DEFAULT_LOCATION is) so the
@@ -224,6 +258,15 @@ class ConnectionOptions:
             configuration.key_file = self.client_key
         if self.proxy:
             configuration.proxy = self.proxy
+        if self.no_proxy:
+            configuration.no_proxy = self.no_proxy
+        if self.proxy_headers:
+            configuration.proxy_headers = urllib3.util.make_headers(**self.proxy_headers)
+        if self.username and self.password:
+            configuration.username = self.username
+            configuration.password = self.password
+            if not configuration.api_key:  # a bearer token (option or kubeconfig) wins, as in kubernetes.core
+                configuration.api_key = {"authorization": configuration.get_basic_auth_token()}
         # Our own loop retries (bounded, counted, honouring Retry-After); urllib3 must not retry silently.
         configuration.retries = False
         if not configuration.host:
@@ -558,6 +601,13 @@ class KubeClient:
         settings = self.configuration.auth_settings().get("BearerToken")
         if settings and settings.get("value"):
             headers[str(settings.get("key") or "authorization")] = str(settings["value"])
+        impersonation = self.options.impersonation_headers()
+        if impersonation:
+            # A header dict that keeps repeated names: one Impersonate-Group header per group.
+            multi = urllib3.HTTPHeaderDict(headers)
+            for name, value in impersonation:
+                multi.add(name, value)
+            headers = multi  # type: ignore[assignment]
         try:
             raw = self._api_client.rest_client.request(
                 method, url, headers=headers, body=body, _request_timeout=self._timeout())

@@ -33,6 +33,16 @@ AUTH_ARG_SPEC: dict[str, dict[str, t.Any]] = {
     "client_cert": {"type": "path", "aliases": ["cert_file"]},
     "client_key": {"type": "path", "aliases": ["key_file"], "no_log": False},
     "proxy": {"type": "str"},
+    "username": {"type": "str"},
+    "password": {"type": "str", "no_log": True},
+    "no_proxy": {"type": "str"},
+    "proxy_headers": {"type": "dict", "options": {
+        "proxy_basic_auth": {"type": "str", "no_log": True},
+        "basic_auth": {"type": "str", "no_log": True},
+        "user_agent": {"type": "str"},
+    }},
+    "impersonate_user": {"type": "str"},
+    "impersonate_groups": {"type": "list", "elements": "str"},
 }
 
 AUTH_OPTION_NAMES: tuple[str, ...] = tuple(AUTH_ARG_SPEC)

@@ -185,7 +185,8 @@ def _drift_lines(drift: t.Any) -> list[str]:
 
 def cluster_report(cluster: str, recommendation: t.Mapping[str, t.Any], rendered: t.Mapping[str, t.Any], *,
                    release_name: str = "velero", svg_file: str | None = SVG_FILE,
-                   values_file: str = VALUES_FILE, facts: t.Mapping[str, t.Any] | None = None) -> str:
+                   values_file: str = VALUES_FILE, facts: t.Mapping[str, t.Any] | None = None,
+                   applying: tuple[str, str] | None = None) -> str:
     """report.md for one cluster: every tuned value with Velero's default, the recommendation, why, and the
     predicted effect; conflicts, warnings, assumptions, and the live drift when facts provide it."""
     rec = recommendation
@@ -201,6 +202,9 @@ def cluster_report(cluster: str, recommendation: t.Mapping[str, t.Any], rendered
         f"Values to apply: [{values_file}]({values_file}).",
         "",
     ]
+    if applying:  # complete values or an overlay, and the helm upgrade that applies them (as in values.yaml)
+        prose, command = applying
+        lines += ["## Applying", "", prose, "", "```", command, "```", ""]
     if svg_file:
         lines += [f"![Modeled backup API time against client QPS]({svg_file})", ""]
     lines += ["## Tuned values", ""]

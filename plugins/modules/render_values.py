@@ -141,6 +141,23 @@ options:
     description: File name of the SVG the report embeds; an empty string leaves the picture out of the report.
     type: str
     default: api-time.svg
+  namespace:
+    description: Namespace of the release, for the C(helm upgrade -n) command in the values' header and the report.
+    type: str
+    default: velero
+  values_complete:
+    description:
+      - Whether O(overrides) holds every value of the release. The header of RV(values_yaml) and the report then
+        say the values are the complete values of the release, applied alone; otherwise (the default) they say the
+        values are an overlay and show the command that layers them over the user's own values,
+        C(helm upgrade <release> vmware-tanzu/velero -n <namespace> --version <chart> -f <your values> -f <values>).
+    type: bool
+    default: false
+  values_path:
+    description:
+      - Path of the written values file as the C(helm upgrade) command shows it (relative to the current directory
+        when under it). Defaults to O(values_file).
+    type: str
   output_root:
     description:
       - Directory, on the controller, holding one folder per cluster; the files go to

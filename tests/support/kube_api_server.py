@@ -69,6 +69,10 @@ class RecordedRequest:
     headers: dict[str, str]
     status: int
     body: t.Any = None
+    # Every value of a header sent more than once (Impersonate-Group), lower-case names.
+    header_lists: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    # The request line's target as sent: absolute-form (http://host/...) when the client went through a proxy.
+    target: str = ""
 
     @property
     def accept(self) -> str:
@@ -195,6 +199,8 @@ class KubeAPITestServer:
         self.remaining_item_count = remaining_item_count
         self.git_version = git_version
         self.tokens: set[str] = {DEFAULT_TOKEN}
+        # HTTP basic authentication: user -> password (none accepted unless a test adds one).
+        self.basic_users: dict[str, str] = {}
         self.requests: list[RecordedRequest] = []
         self.callback_errors: list[str] = []
         self._lock = threading.RLock()
@@ -934,7 +940,13 @@ class _Handler(BaseHTTPRequestHandler):
                 body = raw_body.decode("utf-8", errors="replace")
         # Recorded before the answer is written, so a client never sees an answer whose request is
         # not yet in ``server.requests``.
-        self._pending: RecordedRequest | None = RecordedRequest(method, path, query, headers, 0, body)
+        lists: dict[str, list[str]] = {}
+        for key in {k.lower() for k in self.headers.keys()}:
+            values = self.headers.get_all(key) or []
+            if len(values) > 1:
+                lists[key] = list(values)
+        self._pending: RecordedRequest | None = RecordedRequest(method, path, query, headers, 0, body, lists,
+                                                                self.path)
         try:
             self._handle(method, path, query, headers, body)
         finally:
@@ -967,7 +979,11 @@ class _Handler(BaseHTTPRequestHandler):
         api = self.api
         auth = headers.get("authorization", "")
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-        if token not in api.tokens:
+        authorized = token in api.tokens
+        if auth.lower().startswith("basic "):
+            user, _colon, password = base64.b64decode(auth[6:].strip()).decode("utf-8", "replace").partition(":")
+            authorized = bool(user) and api.basic_users.get(user) == password
+        if not authorized:
             return self._send(401, status_body(401, "Unauthorized"))
         fault = api._take_fault(method, path)
         if fault is not None and fault.status == -1:  # slow(): late, then a normal answer
