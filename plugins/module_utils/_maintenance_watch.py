@@ -111,12 +111,17 @@ class JobWatcher:
         while True:
             try:
                 job = self.ctx.api.get("Job", self.ctx.jobs_path(job_name))
+                pods = self.ctx.api.list("Pod", f"/api/v1/namespaces/{self.ctx.ns}/pods",
+                                         label_selector=f"{m.JOB_NAME_POD_LABEL}={job_name}")
             except KubeNotFound:
                 attempt.update(outcome="failed", message=f"Job {job_name} was deleted before it finished")
                 attempt["duration_seconds"] = round(self.ctx.clock() - began, 3)
                 return attempt
-            pods = self.ctx.api.list("Pod", f"/api/v1/namespaces/{self.ctx.ns}/pods",
-                                     label_selector=f"{m.JOB_NAME_POD_LABEL}={job_name}")
+            except DEADLINE_ERRORS:
+                if state is None:
+                    raise
+                # The time ran out during a look (a slow answer at the very end): the Job was running at the last one.
+                return self._still_running(attempt, state, job_name, began)
             state = m.classify_job(job, pods)
             if state.finished:
                 break
@@ -130,15 +135,19 @@ class JobWatcher:
             self.ctx.pause(opts.poll_interval)
             now = self.ctx.clock()
             if now >= deadline or t.cast(Deadline, self.ctx.deadline).expired():
-                attempt.update(pod=state.pod_name, started=state.started,
-                               message=(f"Job {job_name} still {state.phase} after {format_seconds(opts.timeout)}; "
-                                        f"left running (Velero waits for it and records the result); raise timeout "
-                                        f"for large repositories"))
-                attempt["duration_seconds"] = round(now - began, 3)
-                return attempt
+                return self._still_running(attempt, state, job_name, began)
         # The Job has ended: reading its log and the result Velero records gets its own (short) time.
         with self.ctx.limit(self.ctx.restore_seconds, f"reading the result of Job {job_name}", independent=True):
             return self._finished_result(repository, state, attempt, baseline, began)
+
+    def _still_running(self, attempt: dict[str, t.Any], state: m.JobState, job_name: str,
+                       began: float) -> dict[str, t.Any]:
+        attempt.update(pod=state.pod_name, started=state.started,
+                       message=(f"Job {job_name} still {state.phase} after {format_seconds(self.ctx.options.timeout)}; "
+                                f"left running (Velero waits for it and records the result); raise timeout "
+                                f"for large repositories"))
+        attempt["duration_seconds"] = round(self.ctx.clock() - began, 3)
+        return attempt
 
     def oldest_new_job(self, repository: t.Mapping[str, t.Any], known_jobs: set[str]) -> dict[str, t.Any] | None:
         """The oldest maintenance Job of the repository this run has not followed yet (names end in Velero's
