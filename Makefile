@@ -61,7 +61,7 @@ lint: setup
 	ansible-lint --offline --profile production
 
 units: setup
-	python -m pytest tests/unit
+	python -m pytest tests/unit tests/calibration
 
 integration: setup
 	python -m pytest tests/integration

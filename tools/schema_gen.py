@@ -199,26 +199,45 @@ def definitions(era: eras.ChartEra) -> dict[str, t.Any]:
                            "data": {"type": ["object", "null"], "additionalProperties": {"type": "string"}}},
             "additionalProperties": False}},
     }
-    if era.velero_minor >= 18:  # podResources.ephemeralStorage{Request,Limit} (Velero 1.18.1)
-        defs["podResources"]["properties"].update({"ephemeralStorageRequest": ref("quantity"),
-                                                   "ephemeralStorageLimit": ref("quantity")})
+    # podResources as any release of the era's Velero minor reads it (ephemeralStorage* from 1.18.1); the merge
+    # refuses what the exact Velero version does not read.
+    extra = [name for name in _union(rel.maintenance_pod_resource_fields() for rel in era_releases(era))
+             if name not in POD_RESOURCE_FIELDS]
+    defs["podResources"]["properties"].update({name: ref("quantity") for name in extra})
     if era.maintenance == "config-data":
-        defs["maintenanceGlobal"] = maintenance_entry(era.velero_minor, is_global=True)
-        defs["maintenanceRepository"] = maintenance_entry(era.velero_minor, is_global=False)
+        defs["maintenanceGlobal"] = maintenance_entry(era, "global")
+        defs["maintenanceRepository"] = maintenance_entry(era, "repository")
     return defs
 
 
-def maintenance_entry(minor: int, is_global: bool) -> dict[str, t.Any]:
-    """One repo-maintenance ConfigMap entry as the era's Velero reads it (pkg/types/repo_maintenance.go)."""
-    props: dict[str, t.Any] = {"podResources": ref("podResources"),
-                               "loadAffinity": {"type": ["array", "null"], "items": {"type": "object"}}}
-    if minor >= 17:
-        props["keepLatestMaintenanceJobs"] = {"type": "integer", "minimum": 0}
-        if is_global:
-            props["priorityClassName"] = {"type": "string"}
-    if minor >= 18 and is_global:
-        props["podLabels"] = {"type": ["object", "null"], "additionalProperties": {"type": "string"}}
-        props["podAnnotations"] = {"type": ["object", "null"], "additionalProperties": {"type": "string"}}
+def era_releases(era: eras.ChartEra) -> list[releases.VeleroRelease]:
+    """Every known release of the era's Velero minor (a chart of the era may run any patch via image.tag)."""
+    return [releases.release(version) for version in releases.known_versions()
+            if releases.parse_version(version)[1] == era.velero_minor]
+
+
+def _union(groups: t.Iterable[t.Iterable[str]]) -> list[str]:
+    seen: list[str] = []
+    for group in groups:
+        seen += [name for name in group if name not in seen]
+    return seen
+
+
+# JSON Schema of each maintenance ConfigMap field (JobConfigs, pkg/types/repo_maintenance.go).
+MAINTENANCE_FIELD_SCHEMAS: dict[str, dict[str, t.Any]] = {
+    "podResources": ref("podResources"),
+    "loadAffinity": {"type": ["array", "null"], "items": {"type": "object"}},
+    "keepLatestMaintenanceJobs": {"type": "integer", "minimum": 0},
+    "priorityClassName": {"type": "string"},
+    "podLabels": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
+    "podAnnotations": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
+}
+
+
+def maintenance_entry(era: eras.ChartEra, entry: t.Literal["global", "repository"]) -> dict[str, t.Any]:
+    """One repo-maintenance ConfigMap entry as the era's Velero reads it (_releases.MAINTENANCE_CONFIG_FIELDS)."""
+    fields = _union(rel.maintenance_config_fields(entry) for rel in era_releases(era))
+    props = {name: copy.deepcopy(MAINTENANCE_FIELD_SCHEMAS[name]) for name in fields}
     return {"type": ["object", "null"], "properties": props, "additionalProperties": False}
 
 

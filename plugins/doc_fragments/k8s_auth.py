@@ -68,10 +68,63 @@ options:
     description:
       - URL of an HTTP proxy to reach the API server through.
       - Can also be set with the E(K8S_AUTH_PROXY) environment variable.
+      - Proxy settings of the environment (E(HTTP_PROXY), E(HTTPS_PROXY), E(NO_PROXY)) are not used.
     type: str
+  no_proxy:
+    description:
+      - Comma-separated hosts, domains, IP addresses or CIDR ranges reached without O(proxy), for example
+        V(localhost,.local,.example.com,127.0.0.1,10.0.0.0/8).
+      - Can also be set with the E(K8S_AUTH_NO_PROXY) environment variable.
+    type: str
+  proxy_headers:
+    description:
+      - Headers sent to O(proxy), built as by C(urllib3.util.make_headers).
+    type: dict
+    suboptions:
+      proxy_basic_auth:
+        description:
+          - C(username:password) for the C(Proxy-Authorization) basic authentication header.
+          - Can also be set with the E(K8S_AUTH_PROXY_HEADERS_PROXY_BASIC_AUTH) environment variable.
+        type: str
+      basic_auth:
+        description:
+          - C(username:password) for a basic C(Authorization) header sent to the proxy.
+          - Can also be set with the E(K8S_AUTH_PROXY_HEADERS_BASIC_AUTH) environment variable.
+        type: str
+      user_agent:
+        description:
+          - C(User-Agent) sent to the proxy, such as V(foo/1.0).
+          - Can also be set with the E(K8S_AUTH_PROXY_HEADERS_USER_AGENT) environment variable.
+        type: str
+  username:
+    description:
+      - User name for HTTP basic authentication with the API server (with O(password)).
+      - Only for clusters configured for basic authentication; a bearer token (O(api_key) or the kubeconfig's) wins
+        over it.
+      - Can also be set with the E(K8S_AUTH_USERNAME) environment variable.
+    type: str
+  password:
+    description:
+      - Password for HTTP basic authentication with the API server (with O(username)).
+      - Can also be set with the E(K8S_AUTH_PASSWORD) environment variable.
+    type: str
+  impersonate_user:
+    description:
+      - User name to act as (C(Impersonate-User) header); the authenticated user needs the C(impersonate) verb on it.
+      - Can also be set with the E(K8S_AUTH_IMPERSONATE_USER) environment variable.
+    type: str
+  impersonate_groups:
+    description:
+      - Groups to act as (one C(Impersonate-Group) header each), with O(impersonate_user).
+      - Can also be set with the E(K8S_AUTH_IMPERSONATE_GROUPS) environment variable, comma-separated
+        (V(Group1,Group2)).
+    type: list
+    elements: str
 requirements:
   - kubernetes >= 29.0.0 (the official Kubernetes Python client)
 notes:
+  - Every connection option can be set once for a play with C(module_defaults) and the action group
+    C(group/velero_ops.tuning.k8s).
   - Requests that fail with connection errors, timeouts, HTTP 429 or 5xx are retried a bounded number
     of times, waiting as long as the server's C(Retry-After) header asks.
 """

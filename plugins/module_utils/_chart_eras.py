@@ -112,6 +112,9 @@ class ChartEra:
     # Chart 10.1.x renders the legacy requests/limits/latestJobsCount flags only while repositoryConfigData.global
     # and .repositories are empty (templates/deployment.yaml `if ... else`): once we set global, they are dropped.
     legacy_maintenance_keys_dropped: bool = False
+    # Chart 11.0.0+ names the server Deployment `velero` (helm-charts PR #709); before, `<release>-velero` unless
+    # the release name contains "velero". Velero 1.14+ builds maintenance Jobs from the Deployment named `velero`.
+    deployment_named_velero: bool = False
 
     @property
     def id(self) -> str:
@@ -200,11 +203,12 @@ ERAS: tuple[ChartEra, ...] = (
              per_repository="config-data", node_agent_config="config-map", legacy_maintenance_keys_dropped=True),
     # Velero 1.17: maintenance flags removed; the chart fails on the legacy keys; keepLatest in the ConfigMap.
     ChartEra("11.0.0", "11.4.0", 17, "values-11.4.0.yaml", maintenance="config-data", keep_latest="key",
-             per_repository="config-data", node_agent_config="config-map", legacy_maintenance_keys_fail=True),
+             per_repository="config-data", node_agent_config="config-map", legacy_maintenance_keys_fail=True,
+             deployment_named_velero=True),
     # Velero 1.18: the node-agent also takes --backup-repository-configmap.
     ChartEra("12.0.0", "12.1.0", 18, "values-12.1.0.yaml", maintenance="config-data", keep_latest="key",
              per_repository="config-data", node_agent_config="config-map", legacy_maintenance_keys_fail=True,
-             node_agent_backup_repository_flag=True),
+             node_agent_backup_repository_flag=True, deployment_named_velero=True),
 )
 
 
@@ -275,10 +279,40 @@ def shipped_velero(chart_version: t.Any, field: str = "velero_chart_version") ->
     return _APP_BY_CHART[chart]
 
 
+NEWEST_KNOWN_CHART = CHART_RELEASES[-1][0]
+
+
+def is_newer_than_known(chart_version: t.Any, field: str = "velero_chart_version") -> bool:
+    """A chart release after the newest known one, within the newest known major (12.2.0 after 12.1.0).
+
+    Such a release is rendered with the newest era's rules and schema (``chart_assumption`` says so), unless
+    the user asks for strictness; a new major is never assumed (majors change keys: 11.0.0 removed some).
+    """
+    chart = _version_tuple(parse_chart_version(chart_version, field))
+    newest = _version_tuple(NEWEST_KNOWN_CHART)
+    return chart[0] == newest[0] and chart > newest
+
+
+def chart_assumption(chart_version: t.Any, strict_field: str = "velero_chart_strict") -> str | None:
+    """The warning for a chart newer than the newest known (None for a known chart): names the assumption."""
+    if not is_newer_than_known(chart_version):
+        return None
+    chart, era = parse_chart_version(chart_version), ERAS[-1]
+    return (f"chart {chart} is newer than the newest chart release this collection knows ({NEWEST_KNOWN_CHART}): "
+            f"rendered with the rules and strict schema of chart {era.id} (Velero 1.{era.velero_minor}), assuming "
+            f"chart {chart} has the same values keys. Check its changelog, or set {strict_field}: true to refuse "
+            f"charts this collection does not know")
+
+
 def _unknown_chart_message(chart: str, field: str) -> str:
     first, last = CHART_RELEASES[0][0], CHART_RELEASES[-1][0]
     majors = sorted({_version_tuple(c)[0] for c, _app in CHART_RELEASES})
     major = _version_tuple(chart)[0]
+    if major > majors[-1]:
+        return (f"{field}: chart {chart} is a new major release this collection does not know (newest known: "
+                f"{last}); a new chart major renames or removes values keys, so its rules are not assumed. Use a "
+                f"velero_ops.tuning release that knows chart {major}.x, or set {field} to the chart version the "
+                f"cluster runs")
     if major in majors:
         in_major = [c for c, _app in CHART_RELEASES if _version_tuple(c)[0] == major]
         hint = f"chart {major}.x releases are {', '.join(in_major)}"
@@ -288,16 +322,29 @@ def _unknown_chart_message(chart: str, field: str) -> str:
             f"set {field} to the chart version the cluster runs (helm list -n <namespace>)")
 
 
-def chart_era(chart_version: t.Any, velero_version: t.Any = None, *,
-              chart_field: str = "velero_chart_version", velero_field: str = "velero_version") -> ChartEra:
+def chart_era(chart_version: t.Any, velero_version: t.Any = None, *, strict: bool = False,
+              chart_field: str = "velero_chart_version", velero_field: str = "velero_version",
+              strict_field: str = "velero_chart_strict") -> ChartEra:
     """The era row of ``chart_version``; with ``velero_version``, check that the chart ships that Velero minor.
 
-    Raises ``ValueError`` naming the field to fix: unknown chart release, a chart whose Velero is not
-    supported (5.0.x ships 1.11), or a Velero minor the chart does not ship (which charts do).
+    A chart newer than the newest known within the newest known major gets the newest era (see
+    ``chart_assumption``), or with ``strict`` is refused. Raises ``ValueError`` naming the field to fix: unknown
+    chart release, a chart whose Velero is not supported (5.0.x ships 1.11), or a Velero minor the chart does
+    not ship (which charts do).
     """
     chart = parse_chart_version(chart_version, chart_field)
-    app = shipped_velero(chart, chart_field)
-    era = next((row for row in ERAS if _in_range(chart, row.first, row.last)), None)
+    if is_newer_than_known(chart):
+        if strict:
+            raise ValueError(
+                f"{chart_field}: chart {chart} is newer than the newest chart release this collection knows "
+                f"({NEWEST_KNOWN_CHART}) and {strict_field} is true, so it is refused; set {strict_field}: false to "
+                f"render it with the rules of chart {ERAS[-1].id}, or use a velero_ops.tuning release that knows it")
+        era = ERAS[-1]
+        app = (f"1.{era.velero_minor}.x (assumed like chart {NEWEST_KNOWN_CHART}, which ships "
+               f"{_APP_BY_CHART[NEWEST_KNOWN_CHART]})")
+    else:
+        app = shipped_velero(chart, chart_field)
+        era = next((row for row in ERAS if _in_range(chart, row.first, row.last)), None)
     if era is None:
         raise ValueError(f"{chart_field}: chart {chart} ships Velero {app}, which is not supported "
                          f"(supported: Velero {SUPPORTED_MINORS_TEXT}, chart {ERAS[0].first} to {ERAS[-1].last})")
@@ -311,6 +358,31 @@ def chart_era(chart_version: t.Any, velero_version: t.Any = None, *,
     return era
 
 
+def describe_chart_ranges(matches: t.Callable[[ChartEra], bool]) -> str:
+    """The chart releases of the eras that match, as text ("7.1.4 to 7.2.2", "10.1.0 and later"); "" if none.
+
+    Advice that names chart versions (repo_maintenance's actions) is made here from the table, so it follows
+    a new era without edits. A range that reaches the newest era is open-ended: newer charts of the newest
+    major are assumed to behave like it.
+    """
+    ranges: list[list[str]] = []
+    previous_matched = False
+    for era in ERAS:
+        if matches(era):
+            if previous_matched:
+                ranges[-1][1] = era.last
+            else:
+                ranges.append([era.first, era.last])
+        previous_matched = matches(era)
+    texts = []
+    for first, last in ranges:
+        if last == ERAS[-1].last:
+            texts.append(f"{first} and later")
+        else:
+            texts.append(first if first == last else f"{first} to {last}")
+    return ", ".join(texts)
+
+
 def era_by_id(era_id: str) -> ChartEra:
     for row in ERAS:
         if row.id == era_id:
@@ -320,6 +392,8 @@ def era_by_id(era_id: str) -> ChartEra:
 
 def velero_patch_note(chart: str, velero_version: t.Any) -> str | None:
     """A note when the chart ships another patch of the same Velero minor (image.tag overridden)."""
+    if is_newer_than_known(chart):
+        return None  # which Velero it ships is not known here; chart_assumption says so
     app = shipped_velero(chart)
     wanted = parse_version(velero_version)
     if "%d.%d.%d" % wanted != app:

@@ -246,6 +246,78 @@ def _int(text: t.Any) -> int | None:
         return None
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+# Above this a client-side limit no longer limits anything (client-go's token bucket never runs dry).
+UNLIMITED_QPS = 1e6
+UNLIMITED_BURST = 10**6
+
+
+def _go_float32(text: str) -> float | None:
+    """pflag's Float32 (``strconv.ParseFloat(s, 32)``): None when Go refuses the text or it overflows."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    if math.isfinite(value) and abs(value) > FLOAT32_MAX:
+        return None  # ErrRange
+    return value
+
+
+def _go_int(text: str) -> int | None:
+    """pflag's Int (``strconv.ParseInt(s, 0, 64)``): base prefixes allowed, no exponent, 64-bit range."""
+    try:
+        value = int(text.strip(), 0)
+    except ValueError:
+        return None
+    return value if -(2**63) <= value < 2**63 else None
+
+
+def client_flag_findings(server_flags: t.Mapping[str, str]) -> dict[str, dict[str, t.Any]]:
+    """``--client-qps``/``--client-burst`` values Velero refuses or reads differently than written.
+
+    Velero 1.12-1.18 (velero.md section 1): ``--client-qps`` is a float32 flag and ``--client-burst`` an int flag
+    (a value pflag cannot parse stops ``velero server`` before it starts); ``newServer`` then refuses
+    ``client-qps < 0`` ("client-qps must be positive") and ``client-burst <= 0``; ``client.Config`` leaves
+    ``rest.Config.QPS`` unset for 0, so client-go's default of 5 applies. Returns, per setting path, the value as
+    written and a ``note`` saying what Velero does with it.
+    """
+    findings: dict[str, dict[str, t.Any]] = {}
+    if "client-qps" in server_flags:
+        text = str(server_flags["client-qps"])
+        qps = _go_float32(text)
+        note = None
+        if qps is None:
+            note = (f"--client-qps={text} is not a float32: velero server refuses to start (invalid argument for "
+                    f"the flag)")
+        elif math.isnan(qps):
+            note = f"--client-qps={text} is NaN: Velero accepts it but the client rate limit is then undefined"
+        elif qps < 0:
+            note = f"--client-qps={text}: velero server refuses to start (\"client-qps must be positive\")"
+        elif qps == 0:
+            note = "--client-qps=0: Velero leaves QPS unset, so client-go's default of 5 requests per second applies"
+        elif qps >= UNLIMITED_QPS:
+            note = (f"--client-qps={text}: accepted, but it removes Velero's client-side rate limit; only the API "
+                    f"server's priority and fairness limits Velero then")
+        if note:
+            findings["server.client_qps"] = {"value": text, "note": note, "refused": qps is None or (
+                qps is not None and not math.isnan(qps) and qps < 0)}
+    if "client-burst" in server_flags:
+        text = str(server_flags["client-burst"])
+        burst = _go_int(text)
+        note = None
+        if burst is None:
+            note = (f"--client-burst={text} is not a 64-bit integer: velero server refuses to start (invalid "
+                    f"argument for the flag)")
+        elif burst <= 0:
+            note = f"--client-burst={text}: velero server refuses to start (client-burst must be positive)"
+        elif burst >= UNLIMITED_BURST:
+            note = f"--client-burst={text}: accepted, but a burst this large does not limit anything"
+        if note:
+            findings["server.client_burst"] = {"value": text, "note": note,
+                                               "refused": burst is None or burst <= 0}
+    return findings
+
+
 def parse_json_value(text: t.Any, where: str) -> tuple[dict | None, str | None]:
     if text in (None, ""):
         return None, None
@@ -326,8 +398,13 @@ def current_settings(*, release: t.Any, server_flags: t.Mapping[str, str],
 
     # Velero's defaults of this release (None: not known, only explicit settings are reported).
     defaults: t.Mapping[str, t.Any] = release.defaults() if release is not None else {}
-    flag_or_default("server.client_qps", "client-qps", _float, defaults.get("server.client_qps"))
-    flag_or_default("server.client_burst", "client-burst", _int, defaults.get("server.client_burst"))
+    findings = client_flag_findings(server_flags)
+    for path, flag, parse in (("server.client_qps", "client-qps", _float), ("server.client_burst", "client-burst", _int)):
+        if path in findings:
+            # Reported as written: Velero refuses it or reads it differently (the finding says how).
+            put(path, findings[path]["value"], "server flag --" + flag)
+        else:
+            flag_or_default(path, flag, parse, defaults.get(path))
     flag_or_default("server.client_page_size", "client-page-size", _int,
                     defaults.get("server.client_page_size", DEFAULT_PAGE_SIZE))
     if server_container is not None:
@@ -711,4 +788,25 @@ def drift(current: t.Mapping[str, t.Mapping[str, t.Any]], recommendation: t.Mapp
         result.append({"setting": path, "current": entry["value"], "recommended": recommended,
                        "velero_default": defaults.get(path), "source": entry["source"],
                        "explanation": _explanation(explanations, path)})
+    return result
+
+
+def flag_drift(findings: t.Mapping[str, t.Mapping[str, t.Any]], entries: list[dict],
+               recommendation: t.Mapping[str, t.Any] | None, release: t.Any) -> list[dict]:
+    """``entries`` (drift) with a ``note`` on every finding of ``client_flag_findings``; a finding the
+    recommendation did not flag (or without any recommendation) is added as its own entry."""
+    result = [dict(entry) for entry in entries]
+    by_setting = {entry["setting"]: entry for entry in result}
+    release_defaults: t.Mapping[str, t.Any] = release.defaults() if release is not None else {}
+    defaults = {path: release_defaults.get(path) for path in ("server.client_qps", "server.client_burst")}
+    for path, finding in sorted(findings.items()):
+        entry = by_setting.get(path)
+        if entry is None:
+            recommended = nested_get(recommendation, path) if recommendation else None
+            entry = {"setting": path, "current": finding["value"], "recommended": recommended,
+                     "velero_default": defaults.get(path), "source": "server flag --" + path.split(".")[1].replace(
+                         "_", "-"), "explanation": None}
+            result.append(entry)
+        entry["note"] = finding["note"]
+        entry["refused_by_velero"] = bool(finding["refused"])
     return result

@@ -10,10 +10,15 @@ returns ``metadata.remainingItemCount``), metadata-only pages of pods and full p
 the per-namespace figures, and a handful of lists in the Velero namespace. Nothing is kept per
 object: every page is folded into counters and dropped.
 
-Failure policy: 401, unreachable/timeouts/429/5xx after retries (``KubeUnavailable``) and
-failures of discovery or the namespace list end the run (raised to the module). A 403 or any
-other API error on one resource type or one Velero object is recorded in ``errors`` (with the
-missing permission for 403), the facts are flagged ``partial`` and the run continues.
+Failure policy: 401, an unreachable API server, the overall deadline, and failures of discovery or
+the namespace list end the run (raised to the module). A 403, a type that keeps answering 429/5xx
+after the retries (a CRD whose conversion webhook is down), a malformed answer or any other API error
+on one resource type or one Velero object is recorded in ``errors`` (with the missing permission for
+403, the status otherwise), the facts are flagged ``partial``, the counts it touches are listed in
+``lower_bounds`` and the run continues.
+
+Everything read goes through ``_api_shapes.check_object`` first (``_items``): one boundary where a
+string, number or null in place of an object becomes an error naming the kind, object and field.
 """
 
 from __future__ import annotations
@@ -23,9 +28,12 @@ import time
 import typing as t
 
 from . import _cluster_facts as facts
+from . import _observed
+from ._api_shapes import MalformedObject, check_object
 from ._kube import KubeClient
 from ._kube_discovery import APIResource
 from ._kube_errors import KubeAPIError, KubeForbidden, KubeUnauthorized, KubeUnavailable
+from ._quantity import GiB, format_memory
 from ._releases import VeleroRelease
 from ._releases import release as lookup_release
 from ._velero_server import ServerDeployment, command_words, config_key, find_server_deployment, parse_flags
@@ -34,6 +42,7 @@ PODS = ("", "pods")
 PVCS = ("", "persistentvolumeclaims")
 NAMESPACES = ("", "namespaces")
 NODES = ("", "nodes")
+POD_METRICS = ("metrics.k8s.io", "pods")
 
 
 @dataclasses.dataclass
@@ -58,10 +67,15 @@ class _Errors:
         self.entries: list[dict[str, t.Any]] = []
         self.partial = False
 
-    def record(self, what: str, exc: KubeAPIError, *, partial: bool = True) -> None:
-        if isinstance(exc, (KubeUnavailable, KubeUnauthorized)):
+    def record(self, what: str, exc: KubeAPIError, *, partial: bool = True, resource: str | None = None) -> None:
+        # Unreachable (no status) and 401 concern every request: the run ends. A type that keeps answering
+        # 429/5xx after the retries is one broken type (issue 13 item 8): partial, like a 403.
+        # The client's overall deadline is a KubeUnavailable without status too.
+        if isinstance(exc, KubeUnauthorized) or (isinstance(exc, KubeUnavailable) and exc.status is None):
             raise exc
         entry: dict[str, t.Any] = {"what": what, "status": exc.status, "message": exc.message}
+        if resource is not None:
+            entry["resource"] = resource
         if isinstance(exc, KubeForbidden):
             entry["missing_permission"] = exc.permission
         self.entries.append(entry)
@@ -106,13 +120,26 @@ class Gatherer:
         self.stats = facts.NamespaceStats()
         self.counts: dict[tuple[str, str], int | None] = {}
         self.repositories_known = False
+        self.repositories: list[dict] = []
+        self.observations = _observed.Observations()
+        self.lower_bounds: set[str] = set()
+
+    def _malformed(self, exc: MalformedObject) -> None:
+        self.errors.note(f"read {exc.kind} {exc.name}", f"malformed answer from the API server: {exc}",
+                         partial=True)
 
     # -- helpers ------------------------------------------------------------------------------------
 
     def _list(self, resource: APIResource, namespace: str | None = None, *, metadata_only: bool = False,
               field_selector: str | None = None) -> t.Iterator[dict]:
-        return self.client.list(resource.path(namespace=namespace), limit=self.page_size,
-                                metadata_only=metadata_only, field_selector=field_selector)
+        """Checked objects (``_api_shapes``) of one list; a malformed one is recorded and skipped."""
+        kind = "PartialObjectMetadata" if metadata_only else resource.kind
+        for item in self.client.list(resource.path(namespace=namespace), limit=self.page_size,
+                                     metadata_only=metadata_only, field_selector=field_selector):
+            try:
+                yield check_object(item, kind)
+            except MalformedObject as exc:
+                self._malformed(exc)
 
     def _in_scope(self, namespace: str) -> bool:
         # A whole-cluster backup lists each type cluster-wide, so it also sees objects of namespaces
@@ -172,7 +199,7 @@ class Gatherer:
                 if self._in_scope(namespace):
                     total += 1
         except KubeAPIError as exc:
-            self.errors.record("list pods (all namespaces)", exc)
+            self.errors.record("list pods (all namespaces)", exc, resource="pods")
             self.counts[PODS] = None
             return
         self.counts[PODS] = total
@@ -189,7 +216,7 @@ class Gatherer:
                 if self._in_scope(str((pvc.get("metadata") or {}).get("namespace", ""))):
                     total += 1
         except KubeAPIError as exc:
-            self.errors.record("list persistentvolumeclaims (all namespaces)", exc)
+            self.errors.record("list persistentvolumeclaims (all namespaces)", exc, resource="persistentvolumeclaims")
             self.counts[PVCS] = None
             return
         self.counts[PVCS] = total
@@ -209,7 +236,7 @@ class Gatherer:
         except KubeAPIError as exc:
             where = "at the cluster scope" if not resource.namespaced or self.scope.includes_everything else \
                 "in the namespaces in scope"
-            self.errors.record(f"count {resource.group_resource} {where}", exc)
+            self.errors.record(f"count {resource.group_resource} {where}", exc, resource=resource.group_resource)
             value = None
         self.counts[key] = value
         return value
@@ -351,6 +378,7 @@ class Gatherer:
             if repos is not None:
                 result["repositories"] = [facts.summarize_repository(r) for r in repos]
                 self.repositories_known = True
+                self.repositories = repos
             backups_stats = facts.BackupStats(self.now)
             if not self._velero_stream("backups", namespace, backups_stats.add):
                 backups_stats = None
@@ -391,7 +419,7 @@ class Gatherer:
         try:
             return list(self._list(resource, namespace))
         except KubeAPIError as exc:
-            self.errors.record(f"list {plural}.velero.io in namespace {namespace}", exc)
+            self.errors.record(f"list {plural}.velero.io in namespace {namespace}", exc, resource=f"{plural}.velero.io")
             return None
 
     def _velero_stream(self, plural: str, namespace: str, sink: t.Callable[[dict], t.Any]) -> bool:
@@ -402,9 +430,85 @@ class Gatherer:
             for item in self._list(resource, namespace):
                 sink(item)
         except KubeAPIError as exc:
-            self.errors.record(f"list {plural}.velero.io in namespace {namespace}", exc)
+            self.errors.record(f"list {plural}.velero.io in namespace {namespace}", exc, resource=f"{plural}.velero.io")
             return False
         return True
+
+    # -- what the cluster says about memory (issue 9, "Learn from the cluster itself") ---------------------
+
+    def nodes(self) -> tuple[int | None, int | None, str]:
+        """(node count, allocatable memory of the smallest node running the node-agent, which nodes).
+
+        Whole Node objects: allocatable memory is not in the metadata. Pods of the node-agent must have been
+        observed first (``observe_pods``)."""
+        resource = _find(self.resources, *NODES)
+        if resource is None:
+            return None, None, "nodes are not served"
+        nodes: list[dict] = []
+        try:
+            for node in self._list(resource):
+                # Only what the smallest-node search reads is kept.
+                nodes.append({"metadata": {"name": (node.get("metadata") or {}).get("name")},
+                              "spec": {"unschedulable": (node.get("spec") or {}).get("unschedulable")},
+                              "status": {"allocatable": {"memory": ((node.get("status") or {}).get("allocatable")
+                                                                    or {}).get("memory")}}})
+        except KubeAPIError as exc:
+            self.errors.record("list nodes", exc, resource="nodes")
+            self.counts[NODES] = None
+            return None, None, "nodes could not be listed"
+        self.counts[NODES] = len(nodes)
+        memory, source = _observed.smallest_node_memory(nodes, self.observations.node_agent_nodes)
+        return len(nodes), memory, source
+
+    def observe_pods(self) -> None:
+        """Velero's pods (server, node-agent, maintenance Jobs kept by keepLatestMaintenanceJobs), whole: the
+        OOMKilled reasons, restart counts and limits are in spec and status."""
+        resource = _find(self.resources, *PODS)
+        namespace = self.request.velero_namespace
+        if resource is None:
+            return
+        try:
+            for pod in self._list(resource, namespace):
+                self.observations.add_pod(pod)
+        except KubeAPIError as exc:
+            self.errors.record(f"list pods in namespace {namespace}", exc, resource="pods")
+
+    def observe_metrics(self) -> None:
+        """Current memory of Velero's pods from metrics.k8s.io, when served; its absence is not an error."""
+        resource = _find(self.resources, *POD_METRICS)
+        namespace = self.request.velero_namespace
+        if resource is None:
+            self.observations.metrics = "metrics.k8s.io is not served: no current memory use of Velero's pods"
+            return
+        try:
+            for metrics in self._list(resource, namespace):
+                self.observations.add_pod_metrics(metrics)
+        except KubeAPIError as exc:
+            # An unavailable metrics-server is common (it is an aggregated API); noted, not partial.
+            if isinstance(exc, KubeUnauthorized) or (isinstance(exc, KubeUnavailable) and exc.status is None):
+                raise
+            self.errors.note(f"list pods.metrics.k8s.io in namespace {namespace}",
+                             f"metrics.k8s.io did not answer ({exc.message}); no current memory figures")
+
+    def observe_repositories(self) -> list[dict]:
+        """Maintenance failures and index blob counts; drift entries for leftover restore annotations."""
+        leftovers = []
+        for repo in self.repositories:
+            self.observations.add_repository(repo)
+            entry = _observed.leftover_restore_annotation(repo)
+            if entry is not None:
+                leftovers.append(entry)
+        return leftovers
+
+
+def _sizing_accepts(section: str, key: str | None = None) -> bool:
+    """Whether the sizing inputs know ``section`` (``key`` in it): keys the model does not accept yet are
+    returned by cluster_facts but not passed to it."""
+    from ._sizing_inputs import FIELDS
+
+    if key is None:
+        return section in FIELDS
+    return key in FIELDS.get(section, {})
 
 
 def gather(client: KubeClient, request: FactsRequest) -> dict[str, t.Any]:
@@ -420,6 +524,8 @@ def gather(client: KubeClient, request: FactsRequest) -> dict[str, t.Any]:
     types, skipped = facts.backup_resource_types(gatherer.resources, scope)
     gatherer.count_pods()
     gatherer.count_pvcs()
+    gatherer.observe_pods()
+    nodes, node_memory, node_memory_source = gatherer.nodes()
 
     objects = 0
     uncounted: list[str] = []
@@ -436,11 +542,14 @@ def gather(client: KubeClient, request: FactsRequest) -> dict[str, t.Any]:
             objects += count
         per_type.append({"resource": resource.group_resource, "api_version": resource.api_version,
                          "kind": resource.kind, "namespaced": resource.namespaced, "objects": count})
-    nodes_resource = _find(gatherer.resources, *NODES)
-    nodes = gatherer.count_type(nodes_resource) if nodes_resource is not None else None
+    counted = [entry["objects"] for entry in per_type if entry["objects"] is not None]
+    largest_type_objects = max(counted) if counted else None
 
     velero, current, backup_stats, protected = gatherer.velero()
     release = velero.pop("_release")
+    leftovers = gatherer.observe_repositories()
+    gatherer.observe_metrics()
+    observed = gatherer.observations.as_dict()
 
     in_scope = gatherer._in_scope
     totals = gatherer.stats.totals(in_scope)
@@ -454,6 +563,22 @@ def gather(client: KubeClient, request: FactsRequest) -> dict[str, t.Any]:
         namespaced_resource_types=sum(1 for r in types if r.namespaced),
         api_groups=kubernetes_info.get("group_versions") or None,
         aggregated_discovery=kubernetes_info.get("aggregated_discovery"), nodes=nodes, pods=pods, volumes=pvcs)
+    nodes_info: dict[str, t.Any] = {"count": nodes, "smallest_allocatable_memory": None, "memory_source": node_memory_source}
+    if node_memory is not None:
+        nodes_info["smallest_allocatable_memory"] = format_memory(node_memory)
+        # The sizing input's range (1Gi-64Ti): a smaller node is reported here but not passed on.
+        if GiB <= node_memory <= 64 * 2**40:
+            cluster["node_memory"] = format_memory(node_memory)
+    if largest_type_objects is not None and _sizing_accepts("cluster", "largest_resource_type_objects"):
+        cluster["largest_resource_type_objects"] = largest_type_objects
+    lower_bounds = set(gatherer.lower_bounds)
+    if uncounted:
+        lower_bounds.update(("cluster.objects", "cluster.largest_resource_type_objects"))
+    if PODS in {(r.group, r.plural) for r in types} and gatherer.counts.get(PODS) is None:
+        lower_bounds.add("cluster.pods")
+    if gatherer.errors.partial and any(e.get("resource") in ("pods", "persistentvolumeclaims")
+                                       for e in gatherer.errors.entries):
+        lower_bounds.add("namespaces")
 
     # Bytes actually protected (newest completed DataUpload/PodVolumeBackup per volume) beat PVC
     # capacity, which counts empty space; capacity is the fallback before the first backup.
@@ -485,9 +610,14 @@ def gather(client: KubeClient, request: FactsRequest) -> dict[str, t.Any]:
         repositories=len(velero["repositories"]) if gatherer.repositories_known else None,
         largest=largest, backups_retained=backups_retained,
         backups_per_day=backup_stats.per_day() if backup_stats is not None else None)
+    if gatherer.observations.index_blobs is not None:
+        # kopia said so in a maintenance failure message: at least that many index blobs now.
+        data["index_blobs"] = max(int(data.get("index_blobs") or 0), min(gatherer.observations.index_blobs, 10_000_000))
 
     namespaces_out = {ns: entry for ns, entry in sorted(gatherer.stats.by_namespace.items()) if in_scope(ns)}
-    drift_list, recommendation_summary = _drift(velero, release, current, cluster, data, request, gatherer.errors)
+    drift_list, recommendation_summary = _drift(velero, release, current, cluster, data, observed, request,
+                                                gatherer.errors)
+    drift_list += leftovers
 
     result = {
         "cluster": cluster,
@@ -500,9 +630,12 @@ def gather(client: KubeClient, request: FactsRequest) -> dict[str, t.Any]:
         "namespaces": namespaces_out,
         "volumes": volumes_info,
         "velero": velero,
+        "observed": observed,
+        "nodes": nodes_info,
         "drift": drift_list,
         "recommendation": recommendation_summary,
         "partial": gatherer.errors.partial,
+        "lower_bounds": sorted(lower_bounds),
         "errors": gatherer.errors.entries,
         "api_requests": {"total": client.request_count, "retries": client.retry_count,
                          "waited_seconds": round(client.slept_seconds, 3)},
@@ -510,8 +643,15 @@ def gather(client: KubeClient, request: FactsRequest) -> dict[str, t.Any]:
     return result
 
 
-def _drift(velero: dict, release: t.Any, current: dict, cluster: dict, data: dict, request: FactsRequest,
-           errors: _Errors) -> tuple[list[dict], dict | None]:
+def _drift(velero: dict, release: t.Any, current: dict, cluster: dict, data: dict, observed: dict,
+           request: FactsRequest, errors: _Errors) -> tuple[list[dict], dict | None]:
+    findings = facts.client_flag_findings((velero.get("settings") or {}).get("flags") or {})
+    entries, summary = _recommendation_drift(velero, release, current, cluster, data, observed, request, errors)
+    return facts.flag_drift(findings, entries, summary, release), summary
+
+
+def _recommendation_drift(velero: dict, release: t.Any, current: dict, cluster: dict, data: dict, observed: dict,
+                          request: FactsRequest, errors: _Errors) -> tuple[list[dict], dict | None]:
     if release is None or not velero.get("version"):
         return [], None
     try:
@@ -520,6 +660,8 @@ def _drift(velero: dict, release: t.Any, current: dict, cluster: dict, data: dic
         errors.note("drift", f"the sizing model is not available: {exc}")
         return [], None
     inputs: dict[str, t.Any] = {"velero_version": velero["version"], "cluster": cluster, "data": data}
+    if _sizing_accepts("observed"):
+        inputs["observed"] = observed
     if request.policy:
         inputs["policy"] = request.policy
     try:

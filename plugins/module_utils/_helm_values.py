@@ -21,7 +21,7 @@ from . import _chart_eras as eras
 from ._values_dump import dump_values, load_overrides
 from ._values_merge import UserWins, effective_server_setting, mark_kept, merge_values
 from ._values_plan import TuningPlan, check_release_name, describe, plan_tuning
-from ._values_schema import check_flags, validate_values
+from ._values_schema import check_flags, check_maintenance_config, validate_values
 
 
 def _user_config_maps_without_labels(values: dict[str, t.Any], plan: TuningPlan, chart: str) -> list[str]:
@@ -58,11 +58,11 @@ def defaults_for_chart(recommendation: t.Mapping[str, t.Any], era: eras.ChartEra
 def render_values(recommendation: t.Mapping[str, t.Any], chart_version: t.Any, *, velero_version: t.Any = None,
                   overrides: t.Any = None, overrides_source: str | None = None, release_name: str = "velero",
                   user_wins: t.Any = False, unchecked_keys: t.Iterable[str] = (),
-                  cluster_name: str | None = None) -> dict[str, t.Any]:
+                  cluster_name: str | None = None, chart_strict: bool = False) -> dict[str, t.Any]:
     """Recommendation -> merged, validated values and their YAML text, plus what the report needs."""
     velero_version = velero_version or recommendation.get("velero_version")
     check_release_name(release_name)
-    era = eras.chart_era(chart_version, velero_version)
+    era = eras.chart_era(chart_version, velero_version, strict=chart_strict)
     chart = eras.parse_chart_version(chart_version)
     user_values = load_overrides(overrides, source=overrides_source)
     wins = UserWins(user_wins)
@@ -72,6 +72,7 @@ def render_values(recommendation: t.Mapping[str, t.Any], chart_version: t.Any, *
     plan = plan_tuning(recommendation, era, release_name=release_name, user_values=user_values, chart_version=chart)
     merged, conflicts = merge_values(user_values, plan, user_wins=wins)
     check_flags(merged, era, velero_version, user_values=user_values)
+    maintenance_warnings = check_maintenance_config(merged, era, velero_version, user_values=user_values)
     label_notes = []
     fixed = _user_config_maps_without_labels(merged, plan, chart)
     if fixed:
@@ -81,7 +82,9 @@ def render_values(recommendation: t.Mapping[str, t.Any], chart_version: t.Any, *
                            + " and fails to render without them.")
     validate_values(merged, era, user_values=user_values, unchecked=unchecked)
     mark_kept(plan.placements, conflicts)
-    warnings = list(plan.warnings)
+    # A chart newer than the newest known (within its major) is rendered with the newest era's rules: say so first.
+    assumption = eras.chart_assumption(chart)
+    warnings = ([assumption] if assumption else []) + list(plan.warnings) + maintenance_warnings
     note = eras.velero_patch_note(chart, velero_version) if velero_version else None
     notes = ([note] if note else []) + list(plan.notes) + label_notes
     if era.resource_defaults_merge:
@@ -110,6 +113,7 @@ def render_values(recommendation: t.Mapping[str, t.Any], chart_version: t.Any, *
         "era": {"id": era.id, "first": era.first, "last": era.last, "schema": era.schema_name,
                 "velero_versions": era.velero_versions, "maintenance_route": era.maintenance},
         "chart_version": chart,
+        "chart_assumption": assumption,
         "fullname": plan.fullname,
         "placements": [dataclasses.asdict(p) for p in plan.placements],
         "conflicts": [c.as_dict() for c in conflicts],

@@ -22,6 +22,12 @@ KiB = 2**10
 # --- contents -------------------------------------------------------------------------------
 # DYNAMIC-4M-BUZHASH splitter: min 2 MiB, max 8 MiB, expected chunk 2 + 4 x (1 - e^-1.5) MiB.
 AVERAGE_CHUNK_BYTES = int(5.1 * MiB)
+# The splitter's maximum chunk (avgSize x 2): no content is larger, so a repository never holds fewer contents than
+# bytes / 8 MiB (the average-chunk count above is already more).
+MAX_CHUNK_BYTES = 8 * MiB
+# kopia's pack (storage blob) maximum, repo/initialize.go MaxPackSize 20<<20: bytes / files close to this means
+# `files` may be the bucket's object count rather than the volumes' files.
+PACK_BLOB_BYTES = 20 * MiB
 # Unknown file count: assume this average file size (between the 52-103 KB average content of
 # file-heavy kopia repositories and multi-MiB block/large-file volumes; errs towards more files).
 ASSUMED_AVERAGE_FILE_BYTES = 256 * KiB
@@ -40,7 +46,15 @@ DEFAULT_BACKUPS_PER_DAY = 1.0
 # --- index ------------------------------------------------------------------------------------
 INDEX_BLOB_WARNING_THRESHOLD = 1000  # kopia indexBlobCompactionWarningThreshold
 MAX_MAP_COUNT = 65530  # Linux vm.max_map_count default: one mmap per cached index blob
+# Warn long before vm.max_map_count: the Go runtime, shared libraries and bigmap's 1 GiB file segments share the
+# limit (project estimate: a third of it).
+MMAP_WARNING_BLOBS = 20_000
+# Memory per index blob opened and merged, on top of its entries: the blob is fetched, decrypted and parsed in
+# memory, then mapped page by page (project estimate, order of magnitude from velero #8502: 64,621 blobs needed
+# a limit of several GiB).
+INDEX_BLOB_BYTES = 64 * KiB
 INDEX_BYTES_PER_CONTENT = 35  # index v2: 17-byte key + 16-19 byte entry, mmapped page cache
+INDEX_INFO_BYTES = 80  # decoded index.Info (repo/content/index/info.go): string pack ID + ints + 34-byte ID
 # Steady-state index blobs: write sessions per hour x 3 epochs of 24h (compaction trails ~2 epochs).
 STEADY_STATE_INDEX_HOURS = 72
 # One maintenance write session per hour: the 1h default, the most frequent interval the model recommends, so an
@@ -53,6 +67,18 @@ GC_WALKER_BYTES_PER_OBJECT = 50  # tree walker's own bigmap set of enqueued obje
 BIGMAP_HEAP_BYTES = 8 * 18_000_000  # 8 in-RAM segments of 18 MB before spilling to /tmp files
 BASE_BYTES = 256 * MiB  # velero binary, kopia repo open, manifests, caches (reported 150-250 MB)
 GOGC_HEADROOM = 2.0  # GOGC=100, no GOMEMLIMIT: the heap may reach 2x live before a collection
+# Content rewrite (quick and full maintenance) runs runtime.NumCPU() x 2 workers (kopia repo/maintenance/
+# content_rewrite.go parallelContentRewritesCPUMultiplier); NumCPU is the node's CPU count, not the pod's limit.
+# Each worker holds a content read from its pack, its decrypted/decompressed copy and the re-encoded copy: 3 x the
+# 8 MiB maximum chunk. This fixed cost is why a small repository's Job needs more than 512Mi (M17).
+REWRITE_WORKERS_PER_CPU = 2
+REWRITE_BUFFERS_PER_WORKER = 3
+ASSUMED_NODE_CPUS = 16  # project estimate: a common large worker; more CPUs mean more rewrite workers
+# Limits are set at the high end of the modeled range: expected x this (project estimate; the per-entry figures
+# vary about 10-20% between reports), x the wider factor when the file count was assumed.
+HIGH_FACTOR = 1.25
+HIGH_FACTOR_ASSUMED_FILES = 1.5
+LOW_FACTOR = 0.75
 
 # --- node-agent / data mover (kopia uploader), fit to Velero's performance guide ---------------
 UPLOADER_BASE_BYTES = 512 * MiB
@@ -92,14 +118,29 @@ class MaintenanceEstimate:
     request_bytes: int
     peak_bytes: int
     bytes_per_entry: int
+    rewrite_heap_bytes: int = 0
+    index_blob_bytes: int = 0
+    compaction_peak_bytes: int = 0
+    high_factor: float = HIGH_FACTOR
 
     @property
     def heap_bytes(self) -> int:
-        return max(self.compaction_heap_bytes, self.gc_heap_bytes)
+        return max(self.compaction_heap_bytes, self.gc_heap_bytes, self.rewrite_heap_bytes)
 
     @property
     def driver(self) -> str:
-        return "index compaction" if self.compaction_heap_bytes >= self.gc_heap_bytes else "snapshot GC"
+        phases = {"index compaction": self.compaction_peak_bytes,
+                  "snapshot GC": math.ceil(GOGC_HEADROOM * self.gc_heap_bytes),
+                  "content rewrite (fixed cost)": math.ceil(GOGC_HEADROOM * self.rewrite_heap_bytes)}
+        return max(phases, key=lambda name: phases[name])
+
+    @property
+    def low_bytes(self) -> int:
+        return math.ceil(self.peak_bytes * LOW_FACTOR)
+
+    @property
+    def high_bytes(self) -> int:
+        return math.ceil(self.peak_bytes * self.high_factor)
 
 
 def dense_files_bound(volume_bytes: int) -> int:
@@ -128,9 +169,11 @@ def live_contents(shape: RepositoryShape) -> int:
     """Contents of the newest snapshot: one per file, one per 5.1 MiB of data, one per directory.
 
     Counting every file once and every chunk of the bytes once is an upper bound that needs no
-    file-size distribution: a file below 2 MiB is one content, a large file one per chunk.
+    file-size distribution: a file below 2 MiB is one content, a large file one per chunk. It is never
+    below bytes / 8 MiB (the splitter's maximum chunk), however few files are given.
     """
-    return shape.files + math.ceil(shape.volume_bytes / AVERAGE_CHUNK_BYTES) + shape.directories
+    chunks = max(math.ceil(shape.volume_bytes / AVERAGE_CHUNK_BYTES), math.ceil(shape.volume_bytes / MAX_CHUNK_BYTES))
+    return shape.files + chunks + shape.directories
 
 
 def total_contents(shape: RepositoryShape) -> int:
@@ -168,8 +211,19 @@ def round_memory(num_bytes: float) -> int:
     return int(math.ceil(num_bytes / step) * step)
 
 
-def maintenance_estimate(rel: VeleroRelease, shape: RepositoryShape) -> MaintenanceEstimate:
-    """Peak and steady memory of one maintenance run (kopia ModeAuto: quick hourly, full daily)."""
+def rewrite_heap_bytes(node_cpus: int = ASSUMED_NODE_CPUS) -> int:
+    """Live heap of kopia's parallel content rewrite: 2 workers per CPU x 3 buffers of the 8 MiB maximum chunk."""
+    return node_cpus * REWRITE_WORKERS_PER_CPU * REWRITE_BUFFERS_PER_WORKER * MAX_CHUNK_BYTES
+
+
+def maintenance_estimate(rel: VeleroRelease, shape: RepositoryShape, files_assumed: bool = False) -> MaintenanceEstimate:
+    """Peak and steady memory of one maintenance run (kopia ModeAuto: quick hourly, full daily).
+
+    Phases run one after the other, so the peak is the largest of: index compaction (the per-entry figures are
+    whole-process peaks that already hold Go's GC headroom, so they are not doubled), snapshot GC sets and the
+    parallel content rewrite (live-heap sizes, doubled for GOGC=100). The mmapped index and the per-blob cost of
+    opening every index blob are held throughout.
+    """
     live = live_contents(shape)
     total = total_contents(shape)
     entries = compaction_entries(shape)
@@ -182,14 +236,29 @@ def maintenance_estimate(rel: VeleroRelease, shape: RepositoryShape) -> Maintena
         # kopia >= 0.20 (Velero 1.17+): sets spill to memory-mapped files under /tmp past 144 MB.
         gc_heap, spill = min(gc_sets, BIGMAP_HEAP_BYTES), max(0, gc_sets - BIGMAP_HEAP_BYTES)
     index = total * INDEX_BYTES_PER_CONTENT
-    heap = max(compaction_heap, gc_heap)
-    request = BASE_BYTES + heap + index
-    peak = BASE_BYTES + math.ceil(GOGC_HEADROOM * heap) + index
+    blob_bytes = shape.index_blobs * INDEX_BLOB_BYTES
+    rewrite = rewrite_heap_bytes()
+    heap = max(compaction_heap, gc_heap, rewrite)
+    phase_peak = max(compaction_heap, math.ceil(GOGC_HEADROOM * gc_heap), math.ceil(GOGC_HEADROOM * rewrite))
+    request = BASE_BYTES + heap + index + blob_bytes
+    peak = BASE_BYTES + phase_peak + index + blob_bytes
     return MaintenanceEstimate(
         live_contents=live, total_contents=total, compaction_entries=entries,
         compaction_heap_bytes=compaction_heap, gc_heap_bytes=gc_heap, gc_spill_bytes=spill, index_bytes=index,
-        request_bytes=request, peak_bytes=peak, bytes_per_entry=per_entry,
+        request_bytes=request, peak_bytes=peak, bytes_per_entry=per_entry, rewrite_heap_bytes=rewrite,
+        index_blob_bytes=blob_bytes, compaction_peak_bytes=compaction_heap,
+        high_factor=HIGH_FACTOR_ASSUMED_FILES if files_assumed else HIGH_FACTOR,
     )
+
+
+def repository_open_bytes(shape: RepositoryShape) -> int:
+    """Memory of connecting to a repository (what Velero 1.14-1.17's BackupRepository controller does in the server).
+
+    The mmapped index (35 B per content) plus one decoded index.Info per content while the merged index is read
+    (about 80 B, kopia.md 1.2) plus the per-blob cost of opening every index blob.
+    """
+    total = total_contents(shape)
+    return total * (INDEX_BYTES_PER_CONTENT + INDEX_INFO_BYTES) + shape.index_blobs * INDEX_BLOB_BYTES
 
 
 def maintenance_cpu_millicores(total: int) -> tuple[int, int]:

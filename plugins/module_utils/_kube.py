@@ -24,15 +24,20 @@ import traceback
 import typing as t
 from urllib.parse import urlencode
 
+from . import _kube_tempfiles
 from ._kube_discovery import APIResource, aggregated_versions, parse_resource_list, preferred_resources
 from ._kube_errors import (
     RETRY_STATUSES,
     KubeAPIError,
     KubeConfigError,
+    KubeDeadlineExceeded,
     KubeForbidden,
+    KubeMalformedAnswer,
+    KubePaginationError,
     KubeUnauthorized,
     KubeUnavailable,
     backoff_seconds,
+    describe_resource,
     error_for_status,
     header_value,
     retry_after_seconds,
@@ -40,6 +45,7 @@ from ._kube_errors import (
     status_text,
     transport_problem,
 )
+from ._secrets import redact_url  # a server URL from a kubeconfig file may carry user:password@
 
 try:
     import urllib3
@@ -67,6 +73,15 @@ CONTENT_MERGE_PATCH = "application/merge-patch+json"
 
 USER_AGENT = "velero_ops.tuning"
 DEFAULT_PAGE_SIZE = 500
+# The most objects one list may hold: the sizing inputs' bound on cluster.objects
+# (schemas/sizing-input.schema.json). A list needing more pages than that at its page size does not end.
+MAX_LIST_OBJECTS = 100_000_000
+
+
+def page_cap(limit: int | None) -> int:
+    """Most pages one list may take: every object of ``MAX_LIST_OBJECTS`` on its own page share, plus the last."""
+    size = limit if limit and limit > 0 else DEFAULT_PAGE_SIZE
+    return -(-MAX_LIST_OBJECTS // size) + 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,6 +128,12 @@ class ConnectionOptions:
     client_cert: str | None = None
     client_key: str | None = None
     proxy: str | None = None
+    username: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
+    no_proxy: str | None = None
+    proxy_headers: t.Optional[t.Mapping[str, t.Any]] = dataclasses.field(default=None, repr=False)
+    impersonate_user: str | None = None
+    impersonate_groups: t.Optional[t.Sequence[str]] = None
     environ: t.Optional[t.Mapping[str, str]] = dataclasses.field(default=None, repr=False, compare=False)
     incluster_files: tuple[str, str] = dataclasses.field(
         default=(SERVICE_TOKEN_FILENAME, SERVICE_CERT_FILENAME), repr=False, compare=False)
@@ -128,7 +149,14 @@ class ConnectionOptions:
         "client_cert": ("K8S_AUTH_CLIENT_CERT", "K8S_AUTH_CERT_FILE"),
         "client_key": ("K8S_AUTH_CLIENT_KEY", "K8S_AUTH_KEY_FILE"),
         "proxy": ("K8S_AUTH_PROXY",),
+        "username": ("K8S_AUTH_USERNAME",),
+        "password": ("K8S_AUTH_PASSWORD",),
+        "no_proxy": ("K8S_AUTH_NO_PROXY",),
+        "impersonate_user": ("K8S_AUTH_IMPERSONATE_USER",),
+        "impersonate_groups": ("K8S_AUTH_IMPERSONATE_GROUPS",),
     }
+    # proxy_headers suboption -> K8S_AUTH_PROXY_HEADERS_<SUBOPTION> (kubernetes.core's names).
+    PROXY_HEADER_FIELDS: t.ClassVar[tuple[str, ...]] = ("proxy_basic_auth", "basic_auth", "user_agent")
 
     @classmethod
     def from_params(cls, params: t.Mapping[str, t.Any], environ: t.Mapping[str, str] | None = None) -> "ConnectionOptions":
@@ -144,7 +172,14 @@ class ConnectionOptions:
                         break
                 if isinstance(value, str) and field == "validate_certs":
                     value = _env_bool(value)
+                if isinstance(value, str) and field == "impersonate_groups":
+                    value = [group.strip() for group in value.split(",") if group.strip()]
             values[field] = value
+        headers = {key: value for key, value in (params.get("proxy_headers") or {}).items() if value is not None}
+        for key in cls.PROXY_HEADER_FIELDS:
+            if key not in headers and env.get(f"K8S_AUTH_PROXY_HEADERS_{key.upper()}") not in (None, ""):
+                headers[key] = env[f"K8S_AUTH_PROXY_HEADERS_{key.upper()}"]
+        values["proxy_headers"] = headers or None
         options = cls(environ=env, **values)
         options.validate()
         return options
@@ -156,10 +191,25 @@ class ConnectionOptions:
         if self.validate_certs is not None and not isinstance(self.validate_certs, bool):
             raise KubeConfigError(f"validate_certs: expected a boolean, got {self.validate_certs!r}")
         if self.host is not None and not re.match(r"^https?://", str(self.host)):
-            raise KubeConfigError(f"host: expected a URL such as https://api.example.com:6443, got {self.host!r}")
+            raise KubeConfigError("host: expected a URL such as https://api.example.com:6443, got "
+                                  f"{redact_url(str(self.host))!r}")
+        if bool(self.username) != bool(self.password):
+            raise KubeConfigError("username and password: basic authentication needs both")
+        unknown = set(self.proxy_headers or {}) - set(self.PROXY_HEADER_FIELDS)
+        if unknown:
+            raise KubeConfigError(f"proxy_headers: unknown keys {', '.join(sorted(unknown))}; expected "
+                                  f"{', '.join(self.PROXY_HEADER_FIELDS)}")
+        if self.impersonate_groups and not self.impersonate_user:
+            raise KubeConfigError("impersonate_groups: needs impersonate_user (the API server refuses groups alone)")
 
     def _has_direct_credentials(self) -> bool:
-        return bool(self.host and (self.api_key or (self.client_cert and self.client_key)))
+        return bool(self.host and (self.api_key or (self.client_cert and self.client_key)
+                                   or (self.username and self.password)))
+
+    def impersonation_headers(self) -> list[tuple[str, str]]:
+        """Impersonate-User, and one Impersonate-Group per group (the API server reads every one)."""
+        headers = [("Impersonate-User", self.impersonate_user)] if self.impersonate_user else []
+        return headers + [("Impersonate-Group", str(group)) for group in self.impersonate_groups or ()]
 
     def _environment(self) -> t.Mapping[str, str]:
         # Read at use (not at kubernetes import time, as its KUBE_CONFIG_DEFAULT_LOCATION is) so the
@@ -208,6 +258,15 @@ class ConnectionOptions:
             configuration.key_file = self.client_key
         if self.proxy:
             configuration.proxy = self.proxy
+        if self.no_proxy:
+            configuration.no_proxy = self.no_proxy
+        if self.proxy_headers:
+            configuration.proxy_headers = urllib3.util.make_headers(**self.proxy_headers)
+        if self.username and self.password:
+            configuration.username = self.username
+            configuration.password = self.password
+            if not configuration.api_key:  # a bearer token (option or kubeconfig) wins, as in kubernetes.core
+                configuration.api_key = {"authorization": configuration.get_basic_auth_token()}
         # Our own loop retries (bounded, counted, honouring Retry-After); urllib3 must not retry silently.
         configuration.retries = False
         if not configuration.host:
@@ -255,6 +314,31 @@ class _Response:
     data: bytes
 
 
+def _checked_page(page: t.Mapping[str, t.Any], path: str) -> str | None:
+    """The continue token of a list answer whose ``metadata``, ``items`` and token have their JSON types."""
+    def bad(field: str, expected: str, value: t.Any) -> KubeMalformedAnswer:
+        shown = repr(value)
+        return KubeMalformedAnswer(
+            f"GET {path}: the API server answered a list whose {field} is {type(value).__name__} "
+            f"{shown[:60]}, expected {expected}", method="GET", path=path, reason="MalformedList")
+
+    meta = page.get("metadata")
+    if meta is not None and not isinstance(meta, dict):
+        raise bad("metadata", "an object", meta)
+    items = page.get("items")
+    if items is not None and not isinstance(items, list):
+        raise bad("items", "a list", items)
+    for index, item in enumerate(items or []):
+        if not isinstance(item, dict):
+            raise bad(f"items[{index}]", "an object", item)
+    token = (meta or {}).get("continue")
+    if token in (None, ""):
+        return None
+    if not isinstance(token, str):
+        raise bad("metadata.continue", "a string", token)
+    return token
+
+
 class KubeClient:
     """Raw-path access to the API with bounded, counted retries.
 
@@ -263,11 +347,16 @@ class KubeClient:
 
     def __init__(self, options: ConnectionOptions, *, max_retries: int = 5, request_timeout: float = 30.0,
                  sleep: t.Callable[[float], t.Any] = time.sleep, max_retry_after: float = 60.0,
-                 backoff_base: float = 0.5, backoff_max: float = 8.0) -> None:
+                 backoff_base: float = 0.5, backoff_max: float = 8.0, deadline: float | None = None,
+                 clock: t.Callable[[], float] = time.monotonic) -> None:
         if max_retries < 0:
             raise KubeConfigError(f"max_retries: expected an integer >= 0, got {max_retries!r}")
         if request_timeout <= 0:
             raise KubeConfigError(f"request_timeout: expected seconds > 0, got {request_timeout!r}")
+        self._clock = clock
+        self._deadline: float | None = None
+        self.deadline_seconds: float | None = None
+        self.set_deadline(deadline)
         self.options = options
         self.max_retries = int(max_retries)
         self.request_timeout = float(request_timeout)
@@ -281,8 +370,17 @@ class KubeClient:
         self.aggregated_discovery: bool | None = None
         self.discovery_failures: dict[str, str] = {}
         self.group_versions = 0
+        loader_files_before = _kube_tempfiles.loader_files()
         self.configuration = options.build_configuration()
-        self._api_client = _k8s_client.ApiClient(configuration=self.configuration)
+        # Key material the kubernetes loader wrote for this configuration: removed by close() and on signals.
+        self.key_files = _kube_tempfiles.track(_kube_tempfiles.loader_files() - loader_files_before | {
+            path for path in (self.configuration.key_file, self.configuration.cert_file,
+                              self.configuration.ssl_ca_cert) if path in _kube_tempfiles.loader_files()})
+        try:
+            self._api_client = _k8s_client.ApiClient(configuration=self.configuration)
+        except BaseException:
+            _kube_tempfiles.remove(self.key_files)
+            raise
         self.host = str(self.configuration.host).rstrip("/")
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -292,6 +390,31 @@ class KubeClient:
             self._api_client.close()
         except Exception:  # closing is best effort; nothing useful to report
             pass
+        finally:
+            _kube_tempfiles.remove(self.key_files)
+
+    # -- overall deadline ------------------------------------------------------------------------
+
+    def set_deadline(self, seconds: float | None) -> None:
+        """An overall deadline ``seconds`` from now (None or 0: none) for every later request, retry and wait:
+        a module passes its ``timeout`` here. Past it, requests raise ``KubeDeadlineExceeded``."""
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+                                    or seconds < 0):
+            raise KubeConfigError(f"timeout: expected seconds >= 0, got {seconds!r}")
+        self.deadline_seconds = float(seconds) if seconds else None
+        self._deadline = self._clock() + float(seconds) if seconds else None
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (may be negative), None without one."""
+        return None if self._deadline is None else self._deadline - self._clock()
+
+    def check_deadline(self, what: str) -> None:
+        """Raise ``KubeDeadlineExceeded`` naming ``what`` when the deadline has passed (for callers' own loops:
+        polling, 409 re-reads)."""
+        remaining = self.remaining()
+        if remaining is not None and remaining <= 0:
+            raise KubeDeadlineExceeded(f"{what}: the overall timeout of {self.deadline_seconds:g}s passed",
+                                       reason="DeadlineExceeded")
 
     def __enter__(self) -> "KubeClient":
         return self
@@ -305,17 +428,40 @@ class KubeClient:
         return self._json("GET", path, query=query, accept=ACCEPT_METADATA if metadata_only else ACCEPT_JSON)
 
     def list_pages(self, path: str, *, limit: int = DEFAULT_PAGE_SIZE, metadata_only: bool = False,
-                   label_selector: str | None = None, field_selector: str | None = None) -> t.Iterator[dict]:
-        """Yield raw list pages (``items`` + ``metadata``), following ``metadata.continue``."""
+                   label_selector: str | None = None, field_selector: str | None = None,
+                   max_pages: int | None = None) -> t.Iterator[dict]:
+        """Yield raw list pages (``items`` + ``metadata``), following ``metadata.continue``.
+
+        Bounded: a token that comes back a second time (kube-apiserver encodes the next key into every token,
+        so only a broken server or proxy repeats one) or more than ``max_pages`` pages (default ``page_cap``,
+        from the object bound) raise ``KubePaginationError``; a page whose ``items``/``metadata`` have the wrong
+        JSON type raises ``KubeMalformedAnswer``. Both name the resource.
+        """
         if limit is not None and limit < 0:
             raise KubeConfigError(f"limit: expected an integer >= 0, got {limit!r}")
         accept = ACCEPT_METADATA_LIST if metadata_only else ACCEPT_JSON
+        cap = max_pages if max_pages is not None else page_cap(limit)
+        seen: dict[str, int] = {}
         token: str | None = None
+        number = 0
         while True:
             query = {"limit": limit or None, "continue": token, "labelSelector": label_selector,
                      "fieldSelector": field_selector}
             page = self._json("GET", path, query=query, accept=accept)
-            token = (page.get("metadata") or {}).get("continue") or None
+            number += 1
+            token = _checked_page(page, path)
+            if token is not None:
+                if token in seen:
+                    raise KubePaginationError(
+                        f"GET {path}: the list of {describe_resource(path)} does not end: page {number} carries the "
+                        f"continue token the API server already gave on page {seen[token]}; stopped (a broken API "
+                        f"server, aggregated API or proxy)", method="GET", path=path, reason="RepeatedContinue")
+                if number >= cap:
+                    raise KubePaginationError(
+                        f"GET {path}: the list of {describe_resource(path)} needs more than {cap} pages of "
+                        f"{limit or 'server-chosen'} objects; stopped (more than {MAX_LIST_OBJECTS:,} objects cannot "
+                        f"be sized)", method="GET", path=path, reason="TooManyPages")
+                seen[token] = number
             yield page
             if not token:
                 return
@@ -455,9 +601,16 @@ class KubeClient:
         settings = self.configuration.auth_settings().get("BearerToken")
         if settings and settings.get("value"):
             headers[str(settings.get("key") or "authorization")] = str(settings["value"])
+        impersonation = self.options.impersonation_headers()
+        if impersonation:
+            # A header dict that keeps repeated names: one Impersonate-Group header per group.
+            multi = urllib3.HTTPHeaderDict(headers)
+            for name, value in impersonation:
+                multi.add(name, value)
+            headers = multi  # type: ignore[assignment]
         try:
             raw = self._api_client.rest_client.request(
-                method, url, headers=headers, body=body, _request_timeout=self.request_timeout)
+                method, url, headers=headers, body=body, _request_timeout=self._timeout())
         except _ApiException as exc:
             # Older clients raise for non-2xx answers; status 0 means TLS/serialisation trouble.
             if not exc.status:
@@ -477,10 +630,29 @@ class KubeClient:
     def _backoff(self, attempt: int) -> float:
         return backoff_seconds(attempt, self.backoff_base, self.backoff_max)
 
-    def _wait(self, seconds: float) -> None:
+    def _wait(self, seconds: float, method: str, path: str, problem: str, why: str) -> None:
+        """Sleep before a retry, unless that would pass the deadline: then give up at once."""
+        remaining = self.remaining()
+        if remaining is not None and seconds >= remaining:
+            raise KubeDeadlineExceeded(
+                f"{method} {path}: the Kubernetes API at {self.host} answered {problem}; waiting {seconds:g}s more "
+                f"({why}) would pass the overall timeout of {self.deadline_seconds:g}s ({max(remaining, 0):.1f}s "
+                f"left)", method=method, path=path, reason="DeadlineExceeded")
         if seconds > 0:
             self.slept_seconds += seconds
             self._sleep(seconds)
+
+    def _before_attempt(self, method: str, path: str, problem: str) -> None:
+        remaining = self.remaining()
+        if remaining is not None and remaining <= 0:
+            last = f" (last answer: {problem})" if problem else ""
+            raise KubeDeadlineExceeded(f"{method} {path}: the overall timeout of {self.deadline_seconds:g}s passed"
+                                       f"{last}", method=method, path=path, reason="DeadlineExceeded")
+
+    def _timeout(self) -> float:
+        """One request's timeout: ``request_timeout``, never past the deadline."""
+        remaining = self.remaining()
+        return self.request_timeout if remaining is None else max(0.001, min(self.request_timeout, remaining))
 
     def _request(self, method: str, path: str, *, query: t.Mapping[str, t.Any] | None = None, body: t.Any = None,
                  accept: str = ACCEPT_JSON, content_type: str | None = None) -> _Response:
@@ -491,6 +663,7 @@ class KubeClient:
         last_retry_after: float | None = None
         last_body: t.Any = None
         for attempt in range(attempts):
+            self._before_attempt(method, path, last_problem)
             headers = {"Accept": accept, "User-Agent": USER_AGENT}
             if content_type:
                 headers["Content-Type"] = content_type
@@ -505,7 +678,7 @@ class KubeClient:
                 last_problem = transport_problem(exc)
                 last_status, last_retry_after = None, None
                 if attempt + 1 < attempts:
-                    self._wait(self._backoff(attempt))
+                    self._wait(self._backoff(attempt), method, path, last_problem, "backoff")
                 continue
             if 200 <= response.status < 300:
                 return response
@@ -517,17 +690,18 @@ class KubeClient:
                 last_problem = status_text(response.status, error_body)
                 if attempt + 1 < attempts:
                     if last_retry_after is None:
-                        self._wait(self._backoff(attempt))
+                        self._wait(self._backoff(attempt), method, path, last_problem, "backoff")
                     else:
-                        self._wait(min(last_retry_after, self.max_retry_after))
+                        self._wait(min(last_retry_after, self.max_retry_after), method, path, last_problem,
+                                   "Retry-After")
                 continue
             raise error_for_status(method, path, query, response.status, error_body)
         where = f"{method} {path}"
         if last_status is None:
-            message = (f"{where}: the Kubernetes API at {self.host} is unreachable after {attempts} attempt(s): "
-                       f"{last_problem}")
+            message = (f"{where}: the Kubernetes API at {redact_url(self.host)} is unreachable after {attempts} "
+                       f"attempt(s): {last_problem}")
         else:
-            message = (f"{where}: the Kubernetes API at {self.host} kept answering {last_problem} "
+            message = (f"{where}: the Kubernetes API at {redact_url(self.host)} kept answering {last_problem} "
                        f"({attempts} attempt(s), {self.slept_seconds:.1f}s spent waiting in total)")
         raise KubeUnavailable(message, status=last_status, reason=(last_body or {}).get("reason", "") or (
             "Unreachable" if last_status is None else ""), method=method, path=path,

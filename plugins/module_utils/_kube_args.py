@@ -11,12 +11,14 @@ by ``_kube.ConnectionOptions.from_params`` (not here), so this stays a plain dic
 every string of it (cluster and context names, ``default``, the server URL) wherever it appears
 in the result. Instead the modules add only the secret values of the mapping to the module's
 ``no_log_values`` (``kubeconfig_secrets``), as kubernetes.core does since it stopped hiding the
-whole option.
+whole option. ``host`` and ``proxy`` stay visible too, but the password of a ``user:password@`` URL in them
+(or in K8S_AUTH_HOST / K8S_AUTH_PROXY) is added to ``no_log_values`` (``url_passwords``).
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import re
 import typing as t
 from urllib.parse import urlsplit
@@ -31,6 +33,16 @@ AUTH_ARG_SPEC: dict[str, dict[str, t.Any]] = {
     "client_cert": {"type": "path", "aliases": ["cert_file"]},
     "client_key": {"type": "path", "aliases": ["key_file"], "no_log": False},
     "proxy": {"type": "str"},
+    "username": {"type": "str"},
+    "password": {"type": "str", "no_log": True},
+    "no_proxy": {"type": "str"},
+    "proxy_headers": {"type": "dict", "options": {
+        "proxy_basic_auth": {"type": "str", "no_log": True},
+        "basic_auth": {"type": "str", "no_log": True},
+        "user_agent": {"type": "str"},
+    }},
+    "impersonate_user": {"type": "str"},
+    "impersonate_groups": {"type": "list", "elements": "str"},
 }
 
 AUTH_OPTION_NAMES: tuple[str, ...] = tuple(AUTH_ARG_SPEC)
@@ -78,6 +90,15 @@ class HideKubeconfigSecrets:
     def _load_params(self) -> None:
         super()._load_params()  # type: ignore[misc]
         self.no_log_values.update(kubeconfig_secrets((self.params or {}).get("kubeconfig")))
+        self.no_log_values.update(url_passwords(self.params or {}))
+
+
+def url_passwords(params: t.Mapping[str, t.Any], environ: t.Mapping[str, str] | None = None) -> set[str]:
+    """Passwords in ``user:password@`` of the ``host`` and ``proxy`` options and of their K8S_AUTH_HOST and
+    K8S_AUTH_PROXY fallbacks, so every message and the -vvv invocation show ``user:********@``."""
+    environ = os.environ if environ is None else environ
+    urls = [params.get("host"), params.get("proxy"), environ.get("K8S_AUTH_HOST"), environ.get("K8S_AUTH_PROXY")]
+    return {password for url in urls if isinstance(url, str) and (password := _url_password(url))}
 
 
 def _collect(node: t.Any, found: set[str]) -> None:
@@ -106,6 +127,6 @@ def _collect(node: t.Any, found: set[str]) -> None:
 
 def _url_password(url: str) -> str | None:
     try:
-        return urlsplit(url).password
+        return urlsplit(url).password or None
     except ValueError:
         return None

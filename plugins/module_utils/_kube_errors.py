@@ -79,6 +79,19 @@ class KubeUnavailable(KubeAPIError):
     """Connection errors, timeouts, 429 and 5xx that persisted through the bounded retries."""
 
 
+class KubeDeadlineExceeded(KubeUnavailable):
+    """The caller's overall deadline (a module's ``timeout``) passed, or a wait would pass it. ``status`` is None:
+    the run must end, as when the server is unreachable."""
+
+
+class KubePaginationError(KubeAPIError):
+    """A list that does not end: a ``continue`` token came back a second time, or more pages than the object bound."""
+
+
+class KubeMalformedAnswer(KubeAPIError):
+    """A 2xx answer whose JSON does not have the shape of its kind (``items`` that is no list, ...)."""
+
+
 # --------------------------------------------------------------------------------------------
 # API paths
 # --------------------------------------------------------------------------------------------
@@ -135,6 +148,15 @@ def parse_api_path(path: str) -> ResourceRef:
     if len(parts) > 2:
         resource = resource + "/" + "/".join(parts[2:])
     return ResourceRef(group, version, resource, namespace, name)
+
+
+def describe_resource(path: str) -> str:
+    """``configmaps (API group "") in namespace "shop"`` for messages about a list."""
+    ref = parse_api_path(path)
+    if ref.group is None:
+        return f'the URL "{ref.resource}"'
+    where = f'in namespace "{ref.namespace}"' if ref.namespace else "at the cluster scope"
+    return f'{ref.resource} (API group "{ref.group}") {where}'
 
 
 def describe_permission(verb: str, ref: ResourceRef) -> str:

@@ -30,7 +30,12 @@ from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import
     parse_cpu_millicores,
     parse_memory,
 )
-from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import VeleroRelease, release
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _chart_eras as eras
+from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import (
+    SUPPORTED_MINORS_TEXT,
+    VeleroRelease,
+    release,
+)
 from ansible_collections.velero_ops.tuning.plugins.module_utils._velero_server import (
     MAINTENANCE_JOB_FLAGS,
     SERVER_DEPLOYMENT_NAME,
@@ -63,12 +68,12 @@ FULL_MAINTENANCE_INTERVALS = {"normalGC": 24, "fastGC": 12, "eagerGC": 6}  # rep
 POD_RESOURCE_FIELDS = ("cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit")
 EPHEMERAL_FIELDS = ("ephemeralStorageRequest", "ephemeralStorageLimit")
 FLAG_FOR_FIELD = MAINTENANCE_JOB_FLAGS  # 1.14-1.16 server flags per podResources field
-# Helm chart 7.1.2-10.x keys that render those flags.
+# Chart keys that render those flags (eras with the "chart-keys" maintenance route).
 HELM_KEY_FOR_FIELD = {
-    "cpuRequest": "configuration.repositoryMaintenanceJob.requests.cpu",
-    "cpuLimit": "configuration.repositoryMaintenanceJob.limits.cpu",
-    "memoryRequest": "configuration.repositoryMaintenanceJob.requests.memory",
-    "memoryLimit": "configuration.repositoryMaintenanceJob.limits.memory",
+    "cpuRequest": eras.MAINTENANCE_REQUESTS + ".cpu",
+    "cpuLimit": eras.MAINTENANCE_LIMITS + ".cpu",
+    "memoryRequest": eras.MAINTENANCE_REQUESTS + ".memory",
+    "memoryLimit": eras.MAINTENANCE_LIMITS + ".memory",
 }
 
 TRIGGER_METHODS = ("last_maintenance_time", "frequency")
@@ -90,8 +95,8 @@ KOPIA_AUTO_MODE = (
     "Velero always runs kopia maintenance in auto mode (lib_repo.go: ModeAuto, never forced): kopia runs a full "
     "cycle (snapshot garbage collection, content rewrite, blob deletion) only when its next full time has passed, "
     "by default every 24h, and a quick cycle (index compaction, epoch advance) otherwise. There is no "
-    "'velero repo maintenance run --full': 'velero repo' has only 'get' in every release 1.12-1.18. A triggered "
-    "run is therefore full only if the 24h full cycle is due; on Velero 1.16+ the backup-repository setting "
+    f"'velero repo maintenance run --full': 'velero repo' has only 'get' in every release {SUPPORTED_MINORS_TEXT}. "
+    "A triggered run is therefore full only if the 24h full cycle is due; on Velero 1.16+ the backup-repository setting "
     "fullMaintenanceInterval (normalGC 24h, fastGC 12h, eagerGC 6h) changes that cycle."
 )
 
@@ -358,10 +363,28 @@ def flag_resources(flags: t.Mapping[str, str]) -> dict[str, str]:
 def deployment_name_problem(deployment_name: str, release: VeleroRelease) -> str:
     return (
         f"the Velero server Deployment is named '{deployment_name}', but Velero {release.text} builds maintenance Jobs "
-        f"from the Deployment named exactly '{SERVER_DEPLOYMENT_NAME}' (hard-coded 1.14-1.18, issue #7987), so every "
-        f"maintenance Job fails to start. Helm chart 10.x and older name the Deployment after the release "
-        f"('<release>-velero' unless the release name contains 'velero'): install with release name 'velero' or set "
-        f"fullnameOverride: velero, or upgrade to chart 11.0.0+, which always names it 'velero'.")
+        f"from the Deployment named exactly '{SERVER_DEPLOYMENT_NAME}' (hard-coded from 1.14 on, issue #7987), so "
+        f"every maintenance Job fails to start. Helm charts "
+        f"{eras.describe_chart_ranges(lambda era: not era.deployment_named_velero)} name the Deployment after the "
+        f"release ('<release>-velero' unless the release name contains 'velero'): install with release name 'velero' "
+        f"or set fullnameOverride: velero, or upgrade to chart "
+        f"{eras.describe_chart_ranges(lambda era: era.deployment_named_velero)}, which always names it 'velero'.")
+
+
+def server_flags_chart_advice(release: VeleroRelease) -> str:
+    """Where the charts that ship this Velero put the --maintenance-job-* flags (from the era table)."""
+    minor = release.version[1]
+    keys = eras.describe_chart_ranges(lambda era: era.velero_minor == minor and era.maintenance == "chart-keys")
+    extra_args = eras.describe_chart_ranges(lambda era: era.velero_minor == minor and era.maintenance == "server-flags"
+                                            and era.server_extra_args is not None)
+    parts = ([f"Helm chart {keys}: the keys below"] if keys else []) + (
+        [f"chart {extra_args}: {eras.SERVER_EXTRA_ARGS}"] if extra_args else [])
+    return "; ".join(parts) or "the server's command line"
+
+
+def configmap_chart_advice() -> str:
+    """The charts that render the maintenance ConfigMap from values (from the era table)."""
+    return f"Helm chart {eras.describe_chart_ranges(lambda era: era.maintenance == 'config-data')}"
 
 
 def in_server_explanation(release: VeleroRelease, peak_memory: str | None) -> str:

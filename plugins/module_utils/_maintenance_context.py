@@ -16,7 +16,7 @@ import time
 import typing as t
 
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _maintenance as m
-from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_errors import KubeNotFound
+from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_bounds import Deadline, MaintenanceAPI
 from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import VeleroRelease
 from ansible_collections.velero_ops.tuning.plugins.module_utils._velero_server import format_timestamp
 
@@ -38,6 +38,9 @@ class RunContext:
     sleep: t.Callable[[float], t.Any] = time.sleep
     on_progress: t.Callable[[dict[str, t.Any]], t.Any] | None = None
     recommend: t.Callable[[t.Mapping[str, t.Any]], dict[str, t.Any]] | None = None
+    # The deadline of the current step; the module shares it with the client (its retry waits end there too).
+    deadline: Deadline | None = None
+    api: MaintenanceAPI = dataclasses.field(init=False)
     # Found by preflight.
     release: VeleroRelease | None = None
     flags: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -51,8 +54,29 @@ class RunContext:
     diffs: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
     report: dict[str, t.Any] = dataclasses.field(default_factory=lambda: {
         "changed": False, "results": [], "repositories": [], "velero": {}, "actions_required": [],
-        "patches": [], "restored": [], "unrestored": [], "progress": [], "warnings": [], "full_maintenance": m.KOPIA_AUTO_MODE,
+        "patches": [], "restored": [], "unrestored": [], "leftovers": [], "progress": [], "warnings": [],
+        "full_maintenance": m.KOPIA_AUTO_MODE,
     })
+
+    def __post_init__(self) -> None:
+        if self.deadline is None:
+            self.deadline = Deadline(self.clock, self.sleep)
+        # Every read and write of the run goes through ``api``: checked shapes, bounded pages, the deadline.
+        self.api = MaintenanceAPI(self.client, self.deadline, self.ns)
+
+    @property
+    def limit(self) -> t.Callable[..., t.ContextManager[Deadline]]:
+        """``with ctx.limit(seconds, what):`` - the deadline of one step (see ``_maintenance_bounds.Deadline``)."""
+        return t.cast(Deadline, self.deadline).limit
+
+    @property
+    def restore_seconds(self) -> float:
+        """Time to put temporary changes back, even after a step ran out of time."""
+        return max(10.0, min(self.options.timeout, 60.0))
+
+    def pause(self, seconds: float) -> None:
+        """A poll pause, never past the current deadline."""
+        t.cast(Deadline, self.deadline).pause(seconds)
 
     @property
     def ns(self) -> str:
@@ -104,10 +128,7 @@ class RunContext:
         return [d for d in self.diffs.values() if d["before"] != d["after"]]
 
     def get_configmap(self) -> dict[str, t.Any] | None:
-        try:
-            return self.client.get(self.configmap_path(self.configmap_name))
-        except KubeNotFound:
-            return None
+        return self.api.get_optional("ConfigMap", self.configmap_path(self.configmap_name))
 
     def recommendation(self) -> dict[str, t.Any] | None:
         if self.cached_recommendation is not None or self.recommendation_error is not None:

@@ -43,7 +43,8 @@ class MemoryLadder:
         rungs: list[int | None] = list(plan.ladder) or [None]
         if plan.start is not None and plan.key is not None and not plan.ladder:
             self.resources.apply(repository, plan.key, plan.start)  # unreferenced ConfigMap: prepared for the flag
-        known_jobs = {object_name(j) for j in self.watch.repository_jobs(repository)}
+        with self.ctx.limit(self.ctx.options.timeout, f"listing the maintenance Jobs of {name}"):
+            known_jobs = {object_name(j) for j in self.watch.repository_jobs(repository)}
         for index, rung in enumerate(rungs):
             resources = None
             if rung is not None:

@@ -46,13 +46,14 @@ class RepositoryReport:
             item["kopia_mode"] = last.get("kopia_mode")
             item["message"] = last["message"] + (cap_note if item["outcome"] == "oom_cap_reached" else "") + stop_note
             try:
-                fresh = self.ctx.client.get(self.ctx.velero_path("backuprepositories", item["name"]))
+                with self.ctx.limit(self.ctx.restore_seconds, f"reading the result of {item['name']}", independent=True):
+                    fresh = self.ctx.api.get("BackupRepository", self.ctx.velero_path("backuprepositories", item["name"]))
                 item["last_maintenance_after"] = nested_get(fresh, "status.lastMaintenanceTime")
                 item["recent_maintenance"] = m.latest_recent_maintenance(fresh)
                 self.ctx.record_diff(f"repo/{item['name']}", f"BackupRepository {self.ctx.ns}/{item['name']}",
                                      {"status": {"lastMaintenanceTime": item["last_maintenance_before"]}},
                                      {"status": {"lastMaintenanceTime": item["last_maintenance_after"]}})
-            except KubeAPIError as exc:
+            except (KubeAPIError, ValueError) as exc:  # ValueError: an object of an unexpected shape
                 self.ctx.warn(f"could not re-read BackupRepository {item['name']}: {exc}")
             item["advice"].extend(m.maintenance_advice(
                 rel, outcome=item["outcome"], index_blobs=item["index_blobs"], kopia_mode=item["kopia_mode"],

@@ -17,7 +17,7 @@ from ansible_collections.velero_ops.tuning.plugins.module_utils import _maintena
 from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import nested_get
 from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_errors import KubeAPIError, KubeConflict
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_context import RunContext, object_name
-from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_journal import CONFLICT_RETRIES
+from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_bounds import CONFLICT_RETRIES
 
 
 @dataclasses.dataclass
@@ -95,8 +95,8 @@ class MaintenanceResources:
                 flags = [f"{m.FLAG_FOR_FIELD[f]}={start[f]}" for f in m.POD_RESOURCE_FIELDS]
                 helm = {m.HELM_KEY_FOR_FIELD[f]: start[f] for f in m.POD_RESOURCE_FIELDS}
                 self.ctx.action(f"Velero {rel.text} takes maintenance Job resources only from server flags, which this "
-                                f"module does not change: set them on the velero Deployment (Helm chart 7.1.2-10.x keys "
-                                f"below; chart 7.0.0-7.1.1: configuration.extraArgs). They apply to every repository.",
+                                f"module does not change: set them on the velero Deployment "
+                                f"({m.server_flags_chart_advice(rel)}). They apply to every repository.",
                                 server_flags=flags, helm_values=helm)
             plan.notes.append("Velero 1.14 reads maintenance resources from server flags only: one attempt with the "
                               "current flags, no memory ladder")
@@ -109,7 +109,7 @@ class MaintenanceResources:
         if not self.ctx.configmap_referenced:
             self.ctx.action(
                 f"The velero server reads no maintenance ConfigMap: add the flag so Job resources from "
-                f"ConfigMap {self.ctx.ns}/{self.ctx.configmap_name} apply (Helm chart 10.1.0+: the values below; the chart then "
+                f"ConfigMap {self.ctx.ns}/{self.ctx.configmap_name} apply ({m.configmap_chart_advice()}: the values below; the chart then "
                 f"renders the ConfigMap itself). Until then Jobs run with "
                 f"{'the --maintenance-job-* flags' if rel.maintenance_server_flags else 'no requests or limits'}.",
                 server_flags=[f"{m.CONFIGMAP_FLAG}={self.ctx.configmap_name}"],
@@ -128,10 +128,17 @@ class MaintenanceResources:
         return f"{base}.global" if key == m.GLOBAL_CONFIG_KEY else f"{base}.repositories.{key}"
 
     def apply(self, repository: t.Mapping[str, t.Any], key: str, resources: dict[str, str]) -> bool:
-        """Write ``podResources`` under ``key`` of the maintenance ConfigMap; True when something changed."""
+        """Write ``podResources`` under ``key`` of the maintenance ConfigMap (every other field of the entry kept:
+        ``priorityClassName``, ``loadAffinity``, ``podLabels``, ...); True when something changed. Within
+        ``timeout``; a 409 is re-read after a growing pause."""
+        with self.ctx.limit(self.ctx.options.timeout, f"writing ConfigMap {self.ctx.configmap_name}"):
+            return self._apply(repository, key, resources)
+
+    def _apply(self, repository: t.Mapping[str, t.Any], key: str, resources: dict[str, str]) -> bool:
         name = t.cast(str, self.ctx.configmap_name)
         header = f"ConfigMap {self.ctx.ns}/{name} data.{key}"
-        for _attempt in range(CONFLICT_RETRIES):
+        for attempt in range(CONFLICT_RETRIES):
+            self.ctx.api.conflict_pause(attempt)
             configmap = self.ctx.get_configmap()
             before, after = m.config_entry_update(configmap, key, resources)
             if before == after:
@@ -146,7 +153,7 @@ class MaintenanceResources:
                 if self.ctx.check_mode:
                     return True
                 try:
-                    self.ctx.client.create(self.ctx.configmap_path(), body)
+                    self.ctx.api.create("ConfigMap", self.ctx.configmap_path(), body)
                 except KubeConflict:
                     self.ctx.report["patches"].pop()
                     continue
@@ -157,7 +164,7 @@ class MaintenanceResources:
                 if self.ctx.check_mode:
                     return True
                 try:
-                    self.ctx.client.merge_patch(self.ctx.configmap_path(name), patch)
+                    self.ctx.api.merge_patch("ConfigMap", self.ctx.configmap_path(name), patch)
                 except KubeConflict:
                     self.ctx.report["patches"].pop()
                     self.ctx.progress(object_name(repository), f"ConfigMap {name} changed meanwhile (409); re-reading")

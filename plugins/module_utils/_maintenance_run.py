@@ -25,9 +25,9 @@ from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import n
 from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_errors import (
     KubeAPIError,
     KubeForbidden,
-    KubeNotFound,
     KubeUnavailable,
 )
+from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_bounds import Deadline
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_context import RunContext, object_name
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_journal import UndoJournal
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_ladder import MemoryLadder
@@ -36,11 +36,11 @@ from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_res
     MaintenanceResources,
     ResourcePlan,
 )
-from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_trigger import Trigger
+from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_trigger import Trigger, trigger_patch
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_watch import JobWatcher
 from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import format_seconds
 from ansible_collections.velero_ops.tuning.plugins.module_utils._releases import release
-from ansible_collections.velero_ops.tuning.plugins.module_utils._velero_server import find_server_deployment
+from ansible_collections.velero_ops.tuning.plugins.module_utils._velero_server import find_server_deployment, format_timestamp
 
 
 class RunnerError(Exception):
@@ -54,9 +54,10 @@ class MaintenanceRunner:
                  clock: t.Callable[[], float] = time.time, sleep: t.Callable[[float], t.Any] = time.sleep,
                  on_progress: t.Callable[[dict[str, t.Any]], t.Any] | None = None,
                  shield: t.Callable[[], t.ContextManager[t.Any]] = contextlib.nullcontext,
-                 recommend: t.Callable[[t.Mapping[str, t.Any]], dict[str, t.Any]] | None = None) -> None:
+                 recommend: t.Callable[[t.Mapping[str, t.Any]], dict[str, t.Any]] | None = None,
+                 deadline: Deadline | None = None) -> None:
         self.ctx = RunContext(client, options, check_mode=check_mode, clock=clock, sleep=sleep,
-                              on_progress=on_progress, recommend=recommend)
+                              on_progress=on_progress, recommend=recommend, deadline=deadline)
         self.journal = UndoJournal(self.ctx, shield)
         self.resources = MaintenanceResources(self.ctx)
         self.watch = JobWatcher(self.ctx, Trigger(self.ctx, self.journal), self.journal)
@@ -75,12 +76,14 @@ class MaintenanceRunner:
     def run(self) -> dict[str, t.Any]:
         """Preflight, then each selected repository in turn; temporary changes restored in any case."""
         try:
-            repositories = self._preflight()
-            try:
-                selected = m.select_repositories(repositories, self.ctx.options.repositories,
-                                                 self.ctx.options.volume_namespaces, self.ctx.ns)
-            except ValueError as exc:
-                raise RunnerError(str(exc)) from None
+            with self.ctx.limit(self.ctx.options.timeout, "preflight"):
+                repositories = self._preflight()
+            selected = self._select(repositories)
+            # A typo in the selection fails above, before anything is changed: leftovers are then only reported.
+            if self.journal.restore_leftovers():
+                with self.ctx.limit(self.ctx.options.timeout, "preflight"):
+                    repositories = self._list_repositories()
+                selected = self._select(repositories)
             if not selected:
                 self.ctx.warn(f"no BackupRepository in namespace {self.ctx.ns}; nothing to maintain")
             for repository in selected:
@@ -91,8 +94,22 @@ class MaintenanceRunner:
         self.ctx.report["summary"] = m.summary_lines(self.ctx.report["results"])
         return self.ctx.report
 
+    def _select(self, repositories: t.Sequence[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+        try:
+            return m.select_repositories(repositories, self.ctx.options.repositories,
+                                         self.ctx.options.volume_namespaces, self.ctx.ns)
+        except ValueError as exc:
+            raise RunnerError(str(exc)) from None
+
+    def _list_repositories(self) -> list[dict[str, t.Any]]:
+        repositories = sorted(self.ctx.api.list("BackupRepository", self.ctx.velero_path("backuprepositories")),
+                              key=object_name)
+        self.ctx.report["repositories"] = [m.repository_view(r) for r in repositories]
+        return repositories
+
     def _preflight(self) -> list[dict[str, t.Any]]:
-        server = find_server_deployment(self.ctx.client.list(f"/apis/apps/v1/namespaces/{self.ctx.ns}/deployments"))
+        server = find_server_deployment(self.ctx.api.list("Deployment",
+                                                          f"/apis/apps/v1/namespaces/{self.ctx.ns}/deployments"))
         if server is None:
             raise RunnerError(f"no Deployment running 'velero server' found in namespace {self.ctx.ns}; "
                               f"set velero_namespace to where Velero is installed")
@@ -135,8 +152,8 @@ class MaintenanceRunner:
             velero["server_flags"] = {flag: self.ctx.flags[flag[2:]] for flag in m.FLAG_FOR_FIELD.values()
                                       if flag[2:] in self.ctx.flags}
         self.ctx.report["velero"] = velero
-        repositories = sorted(self.ctx.client.list(self.ctx.velero_path("backuprepositories")), key=object_name)
-        self.ctx.report["repositories"] = [m.repository_view(r) for r in repositories]
+        repositories = self._list_repositories()
+        self.journal.find_leftovers(repositories)
         self.ctx.progress(None, f"Velero {rel.text} ({rel.maintenance_mechanism}), {len(repositories)} BackupRepositories "
                           f"in {self.ctx.ns}")
         return repositories
@@ -154,17 +171,21 @@ class MaintenanceRunner:
         cap_note = stop_note = ""
         started = self.ctx.clock()
         try:
-            reason = self._skip_reason(repository)
+            with self.ctx.limit(self.ctx.options.busy_timeout + self.ctx.options.timeout,
+                                f"checking whether {name} can be maintained"):
+                reason = self._skip_reason(repository)
             if reason:
                 item["message"] = reason
                 self.ctx.progress(name, f"skipped: {reason}")
                 return item
-            plan = self.resources.plan(repository)
+            with self.ctx.limit(self.ctx.options.timeout, f"planning the resources of {name}"):
+                plan = self.resources.plan(repository)
             item["resources_source"] = plan.source
             item["pod_resources"] = plan.start or plan.current
             item["advice"].extend(plan.notes)
             if self.ctx.check_mode:
-                return self._check_mode_item(repository, plan, item)
+                with self.ctx.limit(self.ctx.options.timeout, f"planning the changes for {name}"):
+                    return self._check_mode_item(repository, plan, item)
             ceiling = plan.ladder[-1] if plan.ladder else None
             cap_note, stop_note = self.ladder.climb(repository, plan, item)
         except (KeyboardInterrupt, SystemExit):
@@ -205,19 +226,17 @@ class MaintenanceRunner:
         if problem:
             return problem
         bsl_name = nested_get(repository, "spec.backupStorageLocation", "")
-        try:
-            bsl = self.ctx.client.get(self.ctx.velero_path("backupstoragelocations", bsl_name))
-        except KubeNotFound:
-            bsl = None
+        bsl = self.ctx.api.get_optional("BackupStorageLocation", self.ctx.velero_path("backupstoragelocations", bsl_name))
         problem = m.bsl_problem(bsl, bsl_name)
         if problem:
             return problem
         return self._wait_until_idle(repository)
 
     def _busy(self, repository: t.Mapping[str, t.Any]) -> list[str]:
-        busy = m.busy_operations(repository, list(self.ctx.client.list(self.ctx.velero_path("backups"))),
-                                 list(self.ctx.client.list(self.ctx.velero_path("restores"))),
-                                 list(self.ctx.client.list(self.ctx.velero_path("deletebackuprequests"))))
+        api = self.ctx.api
+        busy = m.busy_operations(repository, api.list("Backup", self.ctx.velero_path("backups")),
+                                 api.list("Restore", self.ctx.velero_path("restores")),
+                                 api.list("DeleteBackupRequest", self.ctx.velero_path("deletebackuprequests")))
         for job in self.watch.repository_jobs(repository):
             if m.is_job_active(job):
                 busy.append(f"maintenance Job {object_name(job)} (running)")
@@ -241,7 +260,7 @@ class MaintenanceRunner:
             if busy != announced:
                 self.ctx.progress(name, f"waiting: in use by {listing}")
                 announced = busy
-            self.ctx.sleep(self.ctx.options.poll_interval)
+            self.ctx.pause(self.ctx.options.poll_interval)
 
     def _check_mode_item(self, repository: dict[str, t.Any], plan: ResourcePlan, item: dict[str, t.Any]) -> dict[str, t.Any]:
         """Plan without writing: the exact ConfigMap change and trigger patch a real run starts with."""
@@ -252,8 +271,10 @@ class MaintenanceRunner:
             self.resources.apply(repository, plan.key, first)
         field, key = m.trigger_field(self.ctx.options.trigger)
         original = nested_get(repository, (field, key))
-        patch = self.journal.patch_repository(name, lambda current: m.trigger_patch(current, self.ctx.options.trigger),
-                                              temporary=True)[1]
+        method = self.ctx.options.trigger
+        patch = self.journal.patch_repository(
+            name, lambda current: trigger_patch(current, method, original, format_timestamp(self.ctx.clock())),
+            temporary=True)[1]
         if patch is not None:
             self.ctx.record_diff(f"repo/{name}", f"BackupRepository {self.ctx.ns}/{name} (temporary, restored after the run)"
                                  if self.ctx.options.trigger == "frequency" else f"BackupRepository {self.ctx.ns}/{name}",

@@ -15,6 +15,7 @@ import typing as t
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _maintenance as m
 from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import nested_get
 from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_errors import KubeAPIError, KubeForbidden, KubeNotFound
+from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_bounds import DEADLINE_ERRORS, Deadline
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_context import RunContext, object_name
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_journal import UndoJournal
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_trigger import Trigger
@@ -35,24 +36,40 @@ class JobWatcher:
 
     def repository_jobs(self, repository: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
         label = m.repo_name_label(object_name(repository), self.ctx.rel)
-        return list(self.ctx.client.list(self.ctx.jobs_path(), label_selector=f"{m.REPO_NAME_LABEL}={label}"))
+        return self.ctx.api.list("Job", self.ctx.jobs_path(), label_selector=f"{m.REPO_NAME_LABEL}={label}")
 
     def attempt(self, repository: dict[str, t.Any], known_jobs: set[str],
                 resources: dict[str, str] | None) -> dict[str, t.Any]:
+        """One attempt, from the trigger to the end of the Job, within ``timeout``: every request, retry wait and
+        re-read included. When the time runs out while the API misbehaves, the attempt ends ``timed_out``."""
         name = object_name(repository)
-        opts = self.ctx.options
         began = self.ctx.clock()
-        deadline = began + opts.timeout
         planned_limit = resources.get("memoryLimit") if resources else None
         attempt: dict[str, t.Any] = {"memory_limit": planned_limit or "0", "outcome": "timed_out", "job": None,
                                      "pod": None, "reason": None, "exit_code": None, "pod_reason": None,
                                      "pod_message": None, "duration_seconds": None, "started": None, "completed": None,
                                      "index_blobs": None, "kopia_mode": None, "recent_maintenance": None, "message": "",
                                      "planned_memory_limit": planned_limit, "extra": False}
+        try:
+            with self.ctx.limit(self.ctx.options.timeout, f"maintenance attempt for {name}"):
+                return self._follow(repository, known_jobs, attempt, began)
+        except DEADLINE_ERRORS as exc:
+            attempt.update(outcome="timed_out", message=str(exc))
+            attempt["duration_seconds"] = round(self.ctx.clock() - began, 3)
+            self.ctx.progress(name, str(exc))
+            return attempt
+
+    def _follow(self, repository: dict[str, t.Any], known_jobs: set[str], attempt: dict[str, t.Any],
+                began: float) -> dict[str, t.Any]:
+        name = object_name(repository)
+        opts = self.ctx.options
+        deadline = began + opts.timeout
+        planned_limit = attempt["planned_memory_limit"]
         # A Job Velero already started on its own (its retry right after the previous attempt failed) comes first:
         # it may even have succeeded by now, and triggering again would start one more maintenance for nothing.
         # The repository is read before the Jobs are listed: a Job still active then has no result in that read.
-        baseline: dict[str, t.Any] | None = self.ctx.client.get(self.ctx.velero_path("backuprepositories", name))
+        baseline: dict[str, t.Any] | None = self.ctx.api.get("BackupRepository",
+                                                             self.ctx.velero_path("backuprepositories", name))
         job = self.oldest_new_job(repository, known_jobs)
         if job is None:
             baseline = self.trigger.make_due(name)
@@ -62,18 +79,22 @@ class JobWatcher:
             self.ctx.progress(name, f"Job {object_name(job)} was started by Velero on its own after the previous attempt; "
                               f"following it")
         while job is None:
+            # The repository is read before the Jobs are listed: a result in this read comes from a Job that
+            # already exists (Velero keeps the latest Jobs), so the list below finds it. Listed first, a Job
+            # created and finished in between looked like a result without a Job (the -n 8 flake).
+            current = self.ctx.api.get("BackupRepository", self.ctx.velero_path("backuprepositories", name))
             job = self.oldest_new_job(repository, known_jobs)
             if job is not None:
                 break
-            current = self.ctx.client.get(self.ctx.velero_path("backuprepositories", name))
             if m.result_recorded(current, t.cast(dict, baseline)):
                 return self._status_only_result(current, attempt, began)
-            if self.ctx.clock() >= deadline:
+            self.ctx.pause(opts.poll_interval)
+            # The pause ends at the step's deadline at the latest: then there is no time left for another look.
+            if self.ctx.clock() >= deadline or t.cast(Deadline, self.ctx.deadline).expired():
                 attempt["message"] = (f"Velero started no maintenance Job within {format_seconds(opts.timeout)}; its "
                                       f"controller looks at repositories every 5 minutes and runs one Job at a time")
                 attempt["duration_seconds"] = round(self.ctx.clock() - began, 3)
                 return attempt
-            self.ctx.sleep(opts.poll_interval)
         if opts.trigger == "frequency":
             self.journal.restore(name)  # the Job exists: a 1m frequency must not start more of them
         job_name = object_name(job)
@@ -89,13 +110,18 @@ class JobWatcher:
         state, last_note, last_phase = None, self.ctx.clock(), None
         while True:
             try:
-                job = self.ctx.client.get(self.ctx.jobs_path(job_name))
+                job = self.ctx.api.get("Job", self.ctx.jobs_path(job_name))
+                pods = self.ctx.api.list("Pod", f"/api/v1/namespaces/{self.ctx.ns}/pods",
+                                         label_selector=f"{m.JOB_NAME_POD_LABEL}={job_name}")
             except KubeNotFound:
                 attempt.update(outcome="failed", message=f"Job {job_name} was deleted before it finished")
                 attempt["duration_seconds"] = round(self.ctx.clock() - began, 3)
                 return attempt
-            pods = list(self.ctx.client.list(f"/api/v1/namespaces/{self.ctx.ns}/pods",
-                                             label_selector=f"{m.JOB_NAME_POD_LABEL}={job_name}"))
+            except DEADLINE_ERRORS:
+                if state is None:
+                    raise
+                # The time ran out during a look (a slow answer at the very end): the Job was running at the last one.
+                return self._still_running(attempt, state, job_name, began)
             state = m.classify_job(job, pods)
             if state.finished:
                 break
@@ -106,15 +132,22 @@ class JobWatcher:
             elif now - last_note >= PROGRESS_EVERY_SECONDS:
                 self.ctx.progress(name, f"Job {job_name} {state.phase} for {format_seconds(now - began)}")
                 last_note = now
-            if now >= deadline:
-                attempt.update(pod=state.pod_name, started=state.started,
-                               message=(f"Job {job_name} still {state.phase} after {format_seconds(opts.timeout)}; "
-                                        f"left running (Velero waits for it and records the result); raise timeout "
-                                        f"for large repositories"))
-                attempt["duration_seconds"] = round(now - began, 3)
-                return attempt
-            self.ctx.sleep(opts.poll_interval)
-        return self._finished_result(repository, state, attempt, baseline, began)
+            self.ctx.pause(opts.poll_interval)
+            now = self.ctx.clock()
+            if now >= deadline or t.cast(Deadline, self.ctx.deadline).expired():
+                return self._still_running(attempt, state, job_name, began)
+        # The Job has ended: reading its log and the result Velero records gets its own (short) time.
+        with self.ctx.limit(self.ctx.restore_seconds, f"reading the result of Job {job_name}", independent=True):
+            return self._finished_result(repository, state, attempt, baseline, began)
+
+    def _still_running(self, attempt: dict[str, t.Any], state: m.JobState, job_name: str,
+                       began: float) -> dict[str, t.Any]:
+        attempt.update(pod=state.pod_name, started=state.started,
+                       message=(f"Job {job_name} still {state.phase} after {format_seconds(self.ctx.options.timeout)}; "
+                                f"left running (Velero waits for it and records the result); raise timeout "
+                                f"for large repositories"))
+        attempt["duration_seconds"] = round(self.ctx.clock() - began, 3)
+        return attempt
 
     def oldest_new_job(self, repository: t.Mapping[str, t.Any], known_jobs: set[str]) -> dict[str, t.Any] | None:
         """The oldest maintenance Job of the repository this run has not followed yet (names end in Velero's
@@ -148,13 +181,15 @@ class JobWatcher:
         log_note = ""
         if state.pod_name:
             try:
-                findings = m.parse_maintenance_log(self.ctx.client.pod_log(self.ctx.ns, state.pod_name, tail_lines=LOG_TAIL_LINES))
+                findings = m.parse_maintenance_log(self.ctx.api.pod_log(state.pod_name, LOG_TAIL_LINES))
+            except DEADLINE_ERRORS:
+                raise
             except KubeForbidden as exc:
                 log_note = f" (log not read: {exc})"
             except KubeAPIError as exc:
                 log_note = f" (log not read: {exc.message})"
         if baseline is None:
-            current = self.ctx.client.get(self.ctx.velero_path("backuprepositories", name))
+            current = self.ctx.api.get("BackupRepository", self.ctx.velero_path("backuprepositories", name))
         else:
             current = self._await_status(name, baseline)
         entry = m.latest_recent_maintenance(current) if rel.recent_maintenance_status else None
@@ -192,7 +227,7 @@ class JobWatcher:
         path = self.ctx.velero_path("backuprepositories", name)
         deadline = self.ctx.clock() + min(STATUS_GRACE_SECONDS, self.ctx.options.timeout)
         while True:
-            current = self.ctx.client.get(path)
+            current = self.ctx.api.get("BackupRepository", path)
             if m.result_recorded(current, baseline) or self.ctx.clock() >= deadline:
                 return current
-            self.ctx.sleep(self.ctx.options.poll_interval)
+            self.ctx.pause(self.ctx.options.poll_interval)

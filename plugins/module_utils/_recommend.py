@@ -25,13 +25,30 @@ from ._releases import (
     DEFAULT_KEEP_LATEST_MAINTENANCE_JOBS,
     KOPIA_DEFAULT_MAINTENANCE_FREQUENCY,
     VeleroRelease,
+    per_namespace_listing_advice,
 )
 from ._sizing_inputs import SizingInputs, validate
 
-# Server (velero Deployment) memory: Velero's default request is documented to suffice for
-# <= 1000 resources; each object in scope adds item bookkeeping, decoding and tar writing.
+# Server (velero Deployment) memory during a backup, per item (docs/sizing-model.md "Server memory"):
+# - the whole-process base: Velero's default request, documented for <= 1000 resources;
+# - every listed item of one resource type at once: the item collector lists a type with client-go's pager, whose
+#   List concatenates all pages into one list of unstructured objects (pkg/backup/item_collector.go
+#   processPagerClientCalls); a decoded object with managedFields is tens of KiB (project estimate 32 KiB, checked
+#   against velero #4116: ~4,500 ReplicaSets peaked at 450 MiB, and #3851: 10,000 Secrets OOMKilled 512 MB);
+# - per item of the whole backup: its kubernetesResource entry, backedUpItems key, the item in flight with its
+#   plugin actions' results and progress (project estimate 4 KiB; velero #7902: 66,776 items OOMKilled a 2 GB limit).
+# Both are live heap: doubled for GOGC=100.
 SERVER_BASE_BYTES = 128 * MiB
-SERVER_BYTES_PER_OBJECT = 2 * 2**10
+SERVER_LISTED_OBJECT_BYTES = 32 * 2**10
+SERVER_BYTES_PER_OBJECT = 4 * 2**10
+# Unknown cluster.largest_resource_type_objects: the expected value assumes the largest type holds half the objects,
+# the high end (the limit) all of them (in the reports it held 30-91%: #4116, #3851).
+ASSUMED_LARGEST_TYPE_SHARE = 0.5
+SERVER_HIGH_FACTOR = 1.25  # headroom of the limit above the expected peak when the largest type is known
+# Observations of this cluster (``observed``): a limit that was OOMKilled is raised by the maintenance ladder's step
+# (_maintenance.py memory_step 1.5); an observed peak gets GOGC's 2x, since a sampled use is not the peak.
+OBSERVED_OOM_STEP = 1.5
+OBSERVED_PEAK_HEADROOM = 2.0
 SERVER_CPU_BASE_MILLICORES = 500
 SERVER_OBJECTS_PER_MILLICORE = 200
 SERVER_CPU_MAX_REQUEST_MILLICORES = 2000
@@ -85,6 +102,7 @@ class _Repos:
     largest: km.RepositoryShape
     typical: km.RepositoryShape | None  # upper bound for every other repository (None: only one)
     key: str | None
+    files_assumed: bool = False  # data.files unknown: the file count is the assumed average file size's
 
 
 # ------------------------------------------------------------------------------------------
@@ -204,7 +222,7 @@ def _size_api(inp: SizingInputs, shape: api.ClusterShape, notes: _Notes) -> _Api
         reason += f"; capped by policy.max_client_qps={cap:g}"
     burst = api.burst_for(rel, qps)
     listing = (f"{shape.namespaced_types} namespaced kinds x {shape.namespaces} namespaces + "
-               f"{shape.resource_types - shape.namespaced_types} cluster kinds (1.18.1 lists per namespace)"
+               f"{shape.resource_types - shape.namespaced_types} cluster kinds ({rel.text} lists per namespace)"
                if rel.per_namespace_listing else f"{shape.resource_types} kinds listed cluster-wide")
     notes.explain("server.client_qps",
                   f"{sizing_counts.total} modeled requests per whole-cluster backup ({listing}, "
@@ -233,7 +251,7 @@ def _size_api(inp: SizingInputs, shape: api.ClusterShape, notes: _Notes) -> _Api
     if rel.per_namespace_listing and shape.namespaced_types * shape.namespaces >= LARGE_NAMESPACE_LISTS:
         notes.warn(f"Velero {rel.text} lists every namespaced kind once per namespace (PR #9587): "
                    f"{shape.namespaced_types} x {shape.namespaces} = {shape.namespaced_types * shape.namespaces} LISTs "
-                   f"per whole-cluster backup; 1.18.0 (and unreleased main) list each kind cluster-wide.")
+                   f"per whole-cluster backup; {per_namespace_listing_advice(rel)}.")
     return _ApiResult(qps=qps, burst=burst, page_size=page, counts=counts, sizing_counts=sizing_counts, bound=bound,
                       target=target)
 
@@ -251,6 +269,11 @@ def _repositories(inp: SizingInputs, shape: api.ClusterShape, notes: _Notes) -> 
                      f"({km.files_for(total_bytes, None)} files for {format_size(total_bytes)}); pass data.files "
                      f"for a sharper maintenance size.")
     total_files = km.files_for(total_bytes, files)
+    if files and total_bytes / files >= km.PACK_BLOB_BYTES / 2:
+        notes.warn(f"data.files={files} for {format_size(total_bytes)} is {format_size(total_bytes // files)} per file, "
+                   f"about the size of kopia's storage blobs (packs of up to {format_size(km.PACK_BLOB_BYTES)}): is it "
+                   f"the bucket's object count? Pass the files in the backed-up volumes; contents are counted as at "
+                   f"least bytes / {format_size(km.MAX_CHUNK_BYTES)} (the splitter's maximum chunk) either way.")
     per_day = data["backups_per_day"]
     if per_day is None:
         per_day = km.DEFAULT_BACKUPS_PER_DAY
@@ -307,15 +330,21 @@ def _repositories(inp: SizingInputs, shape: api.ClusterShape, notes: _Notes) -> 
 
     typical = None
     if count is not None and count > 1 and data["largest_repository_bytes"] is not None:
-        # Any other repository holds at most what the largest holds and at most all the rest.
-        rest_bytes = total_bytes - largest_bytes
+        # The second-largest repository holds at most what the largest holds and at most all the rest, in bytes.
+        # Its files are never "all files minus an upper bound for the largest's" (that handed a 1 TB repository of a
+        # 2 TB / 5M-file fleet almost no files). Unless both counts are given (then the rest is exact), take a safe
+        # share: at most data.files and at most one file per 64 KiB of its own bytes (a dense repository).
+        second_bytes = min(largest_bytes, total_bytes - largest_bytes)
         if files is None:
-            rest_files = km.files_for(rest_bytes, None)
+            second_files = km.files_for(second_bytes, None)
+        elif data["largest_repository_files"] is not None:
+            # Both counts given: the others hold exactly the rest.
+            second_files = min(total_files - largest_files, km.dense_files_bound(second_bytes))
         else:
-            rest_files = total_files - largest_files
-        typical = repo(min(largest_bytes, rest_bytes), min(largest_files, rest_files))
+            second_files = min(total_files, km.dense_files_bound(second_bytes))
+        typical = repo(second_bytes, second_files)
     return _Repos(count=count, largest=repo(largest_bytes, largest_files), typical=typical,
-                  key=data["largest_repository_key"])
+                  key=data["largest_repository_key"], files_assumed=files is None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -326,6 +355,8 @@ class _PodSize:
     memory_request: int
     memory_limit: int
     ephemeral: tuple[int, int] | None
+    raised_by: str | None = None  # the observation that raised the limit above the model
+    capped_by: str | None = None  # the policy that lowered it
 
     def resources(self) -> dict[str, str]:
         result = {
@@ -340,16 +371,58 @@ class _PodSize:
         return result
 
 
-def _pod_size(rel: VeleroRelease, shape: km.RepositoryShape, cap: int | None, cache_limit_mb: int) -> _PodSize:
-    estimate = km.maintenance_estimate(rel, shape)
-    limit = max(MIN_MAINTENANCE_LIMIT, km.round_memory(estimate.peak_bytes))
+@dataclasses.dataclass(frozen=True)
+class _Floor:
+    """The least a limit may be after what the cluster showed, and why (None: nothing observed)."""
+
+    limit: int = 0
+    request: int = 0
+    reason: str | None = None
+
+
+def _observed_floor(observed: t.Mapping[str, t.Any], oom_key: str, peak_key: str | None, what: str) -> _Floor:
+    """Above an OOMKilled limit by the ladder's step, and above an observed peak by GOGC's headroom."""
+    limit, request, reasons = 0, 0, []
+    oom = observed.get(oom_key)
+    if oom:
+        limit = max(limit, km.round_memory(oom * OBSERVED_OOM_STEP + 1))
+        reasons.append(f"observed.{oom_key}: {what} was OOMKilled at a {format_memory(oom)} limit, so the limit is at "
+                       f"least {OBSERVED_OOM_STEP:g} x that (the maintenance ladder's step)")
+    peak = observed.get(peak_key) if peak_key else None
+    if peak:
+        limit = max(limit, km.round_memory(peak * OBSERVED_PEAK_HEADROOM))
+        request = km.round_memory(peak)
+        reasons.append(f"observed.{peak_key}: {what} used {format_size(peak)}, so the limit is at least "
+                       f"{OBSERVED_PEAK_HEADROOM:g} x that (a sampled use is not the peak; GOGC=100) and the request "
+                       f"at least the use")
+    evidence = observed.get("evidence") or []
+    if reasons and evidence:
+        reasons.append("evidence: " + "; ".join(evidence))
+    return _Floor(limit, request, "; ".join(reasons) if reasons else None)
+
+
+def _pod_size(rel: VeleroRelease, shape: km.RepositoryShape, cap: int | None, cache_limit_mb: int,
+              files_assumed: bool = False, floor: _Floor = _Floor(), node_cap: int | None = None) -> _PodSize:
+    """Limit at the high end of the modeled range; an observed OOM or peak raises it; policy caps lower it."""
+    estimate = km.maintenance_estimate(rel, shape, files_assumed)
+    limit = max(MIN_MAINTENANCE_LIMIT, km.round_memory(estimate.high_bytes))
     request = min(limit, km.round_memory(estimate.request_bytes))
+    raised_by = capped_by = None
     if cap is not None and limit > cap:
         limit = cap
         request = min(request, cap)
+        capped_by = f"policy.max_maintenance_memory={format_memory(cap)}"
+    if floor.limit > limit:
+        # The cluster already OOMKilled a limit like this one: a cap below it is known to fail.
+        limit, raised_by = floor.limit, floor.reason
+    request = min(limit, max(request, floor.request))
+    if node_cap is not None and limit > node_cap:
+        limit = node_cap
+        request = min(request, node_cap)
+        capped_by = f"cluster.node_memory={format_memory(node_cap)} (policy.node_memory_policy=cap)"
     cpu_request, cpu_limit = km.maintenance_cpu_millicores(estimate.total_contents)
     ephemeral = km.ephemeral_storage_bytes(estimate, cache_limit_mb) if rel.ephemeral_storage_fields else None
-    return _PodSize(estimate, cpu_request, cpu_limit, request, limit, ephemeral)
+    return _PodSize(estimate, cpu_request, cpu_limit, request, limit, ephemeral, raised_by, capped_by)
 
 
 def _describe_estimate(rel: VeleroRelease, shape: km.RepositoryShape, size: _PodSize) -> str:
@@ -368,12 +441,22 @@ def _explain_pod(notes: _Notes, prefix: str, rel: VeleroRelease, shape: km.Repos
     detail = _describe_estimate(rel, shape, size)
     notes.explain(f"{prefix}.memoryRequest",
                   f"{what}: base {format_size(km.BASE_BYTES)} + live heap {format_size(est.heap_bytes)} + mmapped "
-                  f"index {format_size(est.index_bytes)}, rounded up ({detail}).")
-    capped = cap is not None and size.memory_limit == cap and est.peak_bytes > cap
+                  f"index {format_size(est.index_bytes)} + index blobs {format_size(est.index_blob_bytes)}, rounded "
+                  f"up, at most the limit ({detail}).")
+    assumed = (f"; x{est.high_factor:g} because data.files was assumed (average file size "
+               f"{format_size(km.ASSUMED_AVERAGE_FILE_BYTES)})" if est.high_factor != km.HIGH_FACTOR else "")
     notes.explain(f"{prefix}.memoryLimit",
-                  f"{what}: modeled peak {format_size(est.peak_bytes)} = base + {km.GOGC_HEADROOM:g} x heap (GOGC=100, "
-                  f"no GOMEMLIMIT) + index, rounded up, at least {format_memory(MIN_MAINTENANCE_LIMIT)}"
-                  + (f"; capped by policy.max_maintenance_memory={format_memory(cap or 0)}" if capped else "") + ".")
+                  f"{what}: the high end of the modeled peak (expected {format_size(est.peak_bytes)}, range "
+                  f"{format_size(est.low_bytes)} to {format_size(est.high_bytes)}: {km.HIGH_FACTOR:g} x expected for "
+                  f"the spread of the per-entry figures{assumed}). Expected peak = base "
+                  f"{format_size(km.BASE_BYTES)} + the largest phase ({est.driver}: compaction "
+                  f"{format_size(est.compaction_peak_bytes)} as measured whole-process, not doubled; GC sets "
+                  f"{km.GOGC_HEADROOM:g} x {format_size(est.gc_heap_bytes)}; content rewrite {km.GOGC_HEADROOM:g} x "
+                  f"{format_size(est.rewrite_heap_bytes)} for {km.ASSUMED_NODE_CPUS} assumed node CPUs) + mmapped "
+                  f"index {format_size(est.index_bytes)} + {shape.index_blobs} index blobs x "
+                  f"{format_size(km.INDEX_BLOB_BYTES)}, rounded up"
+                  + (f"; raised by {size.raised_by}" if size.raised_by else "")
+                  + (f"; capped by {size.capped_by}" if size.capped_by else "") + ".")
     notes.explain(f"{prefix}.cpuRequest",
                   f"{what}: {format_cpu(size.cpu_request)} for {est.total_contents} contents (compaction runs on one "
                   f"core; < 1M contents need little).")
@@ -398,7 +481,38 @@ def _maintenance(inp: SizingInputs, repos: _Repos, cache_limit_mb: int,
     if cap is None:
         notes.assume("policy.max_maintenance_memory not set: maintenance memory limits are the modeled peaks, "
                      "uncapped.")
-    largest = _pod_size(rel, repos.largest, cap, cache_limit_mb)
+    floor = _observed_floor(inp.observed, "maintenance_oom_limit", "maintenance_peak_memory", "a maintenance Job")
+    node_memory = inp.cluster["node_memory"]
+    node_policy = inp.policy["node_memory_policy"] or "cap"
+    if inp.policy["node_memory_policy"] is None:
+        notes.assume("policy.node_memory_policy not set: cap, a maintenance limit above cluster.node_memory is capped "
+                     "at it with a warning.")
+    missing = [f"observed.{key}" for key, value in inp.observed.items() if value is None]
+    if missing:
+        notes.assume(f"{', '.join(missing)} not given: nothing observed in this cluster raises the model's values "
+                     f"(tune.yml with live facts passes what cluster_facts found).")
+    if node_memory is None:
+        notes.assume("cluster.node_memory unknown: maintenance Jobs are not checked against the nodes' allocatable "
+                     "memory; a limit above every node's would leave the Job Pending or OOMKilled by the node.")
+    node_cap = node_memory // MiB * MiB if node_memory is not None and node_policy == "cap" else None
+    sized = [_pod_size(rel, shape, cap, cache_limit_mb, repos.files_assumed, floor)
+             for shape in (repos.largest, repos.typical) if shape is not None]
+    too_big = [size for size in sized if node_memory is not None and size.memory_limit > node_memory]
+    if too_big:
+        need = max(size.memory_limit for size in too_big)
+        fixes = ("give maintenance a node pool with more memory through the maintenance ConfigMap's loadAffinity"
+                 + ("" if rel.maintenance_configmap else f" (Velero 1.15+; {rel.text} has no maintenance ConfigMap)")
+                 + ", split the data over more repositories (fewer contents per repository: back up the largest "
+                   "namespace's volumes separately or move some to CSI snapshots), or keep the index small with "
+                   "maintenance that succeeds on time")
+        message = (f"A maintenance Job needs a {format_memory(need)} memory limit, more than the "
+                   f"{format_size(node_memory)} allocatable on the nodes (cluster.node_memory): no node can hold it")
+        if node_policy == "fail":
+            raise ValueError(f"cluster.node_memory: {message}; {fixes} (policy.node_memory_policy=fail; set it to cap "
+                             f"to cap the limit at the node's memory instead)")
+        notes.warn(f"{message}. The limit is capped at {format_memory(node_cap or 0)} (policy.node_memory_policy=cap), "
+                   f"so the Job may still be OOMKilled; {fixes}.")
+    largest = _pod_size(rel, repos.largest, cap, cache_limit_mb, repos.files_assumed, floor, node_cap)
     global_size, global_shape, what = largest, repos.largest, "largest repository"
     overrides: dict[str, t.Any] = {}
     in_server = rel.maintenance_mechanism == "in-server"
@@ -412,11 +526,11 @@ def _maintenance(inp: SizingInputs, repos: _Repos, cache_limit_mb: int,
             notes.warn(f"Velero {rel.text} cannot size maintenance per repository: {runs} the resources of the "
                        f"largest repository {repos.key}. Velero 1.15+ can give it its own entry.")
     elif repos.typical is not None:
-        typical = _pod_size(rel, repos.typical, cap, cache_limit_mb)
+        typical = _pod_size(rel, repos.typical, cap, cache_limit_mb, repos.files_assumed, floor, node_cap)
         dominates = largest.estimate.peak_bytes > DOMINANCE_FACTOR * typical.estimate.peak_bytes
         if dominates and repos.key is not None:
             global_size, global_shape = typical, repos.typical
-            what = "every other repository (at most the largest, at most all the rest)"
+            what = "every other repository (the second-largest: its own bytes and a safe share of the files)"
             overrides[repos.key] = {"pod_resources": largest.resources()}
             _explain_pod(notes, f"maintenance.repositories.{repos.key}.pod_resources", rel, repos.largest, largest,
                          f"largest repository {repos.key}", cap)
@@ -440,7 +554,7 @@ def _maintenance(inp: SizingInputs, repos: _Repos, cache_limit_mb: int,
 
     for name, size in [("the largest repository", largest)] + (
             [("the global entry", global_size)] if global_size is not largest else []):
-        peak = size.estimate.peak_bytes
+        peak = size.estimate.high_bytes
         if cap is not None and cap < peak:
             victim = "the velero server, which runs it," if in_server else "the Job"
             copied = "" if in_server else ", which Velero copies to maintenance Jobs"
@@ -450,14 +564,24 @@ def _maintenance(inp: SizingInputs, repos: _Repos, cache_limit_mb: int,
                        f"before the cgroup limit.")
     blobs = repos.largest.index_blobs
     if blobs > km.INDEX_BLOB_WARNING_THRESHOLD:
-        notes.warn(f"{blobs} index blobs is above kopia's warning threshold ({km.INDEX_BLOB_WARNING_THRESHOLD}): index "
-                   f"compaction has fallen behind, so the next successful maintenance compacts the whole retained index "
-                   f"({largest.estimate.compaction_entries} entries); the memory above is sized for that run. Watch that "
-                   f"maintenance {'runs' if in_server else 'Jobs'} succeed and the count falls.")
-    if blobs >= km.MAX_MAP_COUNT:
-        notes.warn(f"{blobs} index blobs reaches Linux's default vm.max_map_count ({km.MAX_MAP_COUNT}); kopia maps each "
-                   f"cached index blob and fails with 'mmap error: cannot allocate memory'. Raise vm.max_map_count "
-                   f"on the nodes that run maintenance.")
+        notes.warn(f"{blobs} index blobs is above kopia's warning threshold ({km.INDEX_BLOB_WARNING_THRESHOLD}): an "
+                   f"index-compaction backlog. Each blob is opened and merged ({format_size(largest.estimate.index_blob_bytes)} "
+                   f"modeled) and the next successful maintenance compacts the whole retained index "
+                   f"({largest.estimate.compaction_entries} entries); the memory above is sized for that run. What "
+                   f"clears the backlog: full maintenance runs that succeed, day after day (kopia compacts by 24h "
+                   f"epochs and writes a range checkpoint once 7 epochs have settled, so back-to-back runs do not "
+                   f"help; kopia #5057 saw ten in a row leave the count unchanged). What does not: fastGC "
+                   f"(fullMaintenanceInterval) on an existing repository, because Velero copies the backup-repository "
+                   f"ConfigMap only when a repository is created (edit spec.repositoryConfig of the BackupRepository), "
+                   f"and quick maintenance alone. Watch that maintenance {'runs' if in_server else 'Jobs'} succeed and "
+                   f"the count falls.")
+    if blobs >= km.MMAP_WARNING_BLOBS:
+        reached = "reaches" if blobs >= km.MAX_MAP_COUNT else "approaches"
+        notes.warn(f"{blobs} index blobs {reached} Linux's default vm.max_map_count ({km.MAX_MAP_COUNT}): kopia maps "
+                   f"each cached index blob, and the Go runtime, libraries and kopia's spill files share the limit, so "
+                   f"backups and maintenance fail with 'mmap error: cannot allocate memory' before the count reaches "
+                   f"it (velero #8502: 64,621 blobs). Raise vm.max_map_count (e.g. 262144) on the nodes that run "
+                   f"maintenance and the node-agent, and clear the backlog (above).")
     if not rel.gc_sets_on_heap and largest.estimate.gc_spill_bytes > 0 and not rel.ephemeral_storage_fields:
         notes.warn(f"kopia {rel.kopia_version} spills GC sets beyond {format_size(km.BIGMAP_HEAP_BYTES)} to files "
                    f"under /tmp ({format_size(largest.estimate.gc_spill_bytes)} modeled): the maintenance pod needs "
@@ -568,34 +692,83 @@ def _repository_config(inp: SizingInputs, repos: _Repos, notes: _Notes) -> dict[
 # Server and node-agent
 # ------------------------------------------------------------------------------------------
 
-def _server_resources(inp: SizingInputs, shape: api.ClusterShape, largest: _PodSize, notes: _Notes) -> dict[str, t.Any]:
+@dataclasses.dataclass(frozen=True)
+class _ServerSize:
+    resources: dict[str, t.Any]
+    low: int
+    expected: int
+    high: int
+
+
+def _server_resources(inp: SizingInputs, shape: api.ClusterShape, largest: _PodSize, repos: _Repos,
+                      notes: _Notes) -> _ServerSize:
     rel = inp.release
-    working = SERVER_BASE_BYTES + shape.objects * SERVER_BYTES_PER_OBJECT
-    defaults = rel.default_resources_server
+    objects = shape.objects
+    largest_type = inp.cluster["largest_resource_type_objects"]
+    if largest_type is None:
+        expected_type = math.ceil(objects * ASSUMED_LARGEST_TYPE_SHARE)
+        high_type = objects
+        high_factor = 1.0
+        notes.assume(f"cluster.largest_resource_type_objects unknown: the largest resource type is assumed to hold "
+                     f"{ASSUMED_LARGEST_TYPE_SHARE:.0%} of the {objects} objects ({expected_type}) for the expected "
+                     f"server peak and all of them for the limit; pass it (cluster_facts measures it) to narrow the "
+                     f"range.")
+    else:
+        expected_type = high_type = largest_type
+        high_factor = SERVER_HIGH_FACTOR
+
+    def backup_peak(type_objects: int) -> int:
+        live = type_objects * SERVER_LISTED_OBJECT_BYTES + objects * SERVER_BYTES_PER_OBJECT
+        return SERVER_BASE_BYTES + math.ceil(km.GOGC_HEADROOM * live)
+
+    in_server = rel.maintenance_mechanism == "in-server" and inp.data["volume_bytes"] > 0
+    repo_open = 0
+    if rel.server_connects_repositories and inp.data["volume_bytes"] > 0:
+        repo_open = km.repository_open_bytes(repos.largest)
+    extra_expected = largest.estimate.peak_bytes if in_server else repo_open
+    extra_high = largest.memory_limit if in_server else math.ceil(repo_open * km.HIGH_FACTOR)
+    expected = backup_peak(expected_type) + extra_expected
+    high = math.ceil(backup_peak(high_type) * high_factor) + extra_high
+    low = math.ceil((SERVER_BASE_BYTES + km.GOGC_HEADROOM * objects * SERVER_BYTES_PER_OBJECT) * km.LOW_FACTOR)
+    low = min(low, expected)
     default_request = 128 * MiB
     default_limit = 512 * MiB
-    in_server = rel.maintenance_mechanism == "in-server"
-    request = working + (largest.memory_request if in_server else 0)
-    # The server also opens repositories (deletion, readiness): their index pages count against it.
-    limit = math.ceil(km.GOGC_HEADROOM * working) + (largest.memory_limit if in_server else largest.estimate.index_bytes)
-    memory_request = max(default_request, km.round_memory(request))
-    memory_limit = max(default_limit, km.round_memory(limit), memory_request)
-    per_objects = shape.objects // SERVER_OBJECTS_PER_MILLICORE
+    floor = _observed_floor(inp.observed, "server_oom_limit", "server_peak_memory", "the velero server")
+    live_request = SERVER_BASE_BYTES + expected_type * SERVER_LISTED_OBJECT_BYTES + objects * SERVER_BYTES_PER_OBJECT
+    request = live_request + (largest.memory_request if in_server else repo_open)
+    memory_limit = max(default_limit, km.round_memory(high), floor.limit)
+    memory_request = min(memory_limit, max(default_request, km.round_memory(request), floor.request))
+    per_objects = objects // SERVER_OBJECTS_PER_MILLICORE
     cpu_request = min(SERVER_CPU_MAX_REQUEST_MILLICORES, SERVER_CPU_BASE_MILLICORES + per_objects)
     cpu_limit = max(1000, 2 * cpu_request)
     if in_server:
         cpu_request += largest.cpu_request
         cpu_limit += largest.cpu_limit
-    maint = (f" + in-server maintenance of the largest repository ({format_memory(largest.memory_request)} request, "
-             f"{format_memory(largest.memory_limit)} limit)") if in_server else ""
+    if in_server:
+        extra = (f" + in-server maintenance of the largest repository ({format_memory(largest.memory_request)} "
+                 f"request, {format_memory(largest.memory_limit)} limit)")
+    elif repo_open:
+        extra = (f" + {format_size(repo_open)} to connect to the largest repository (Velero {rel.text}'s "
+                 f"BackupRepository controller opens repositories in the server, loading their index: velero #8886, "
+                 f"#9193; 1.18 stopped it, PR #9291)")
+    else:
+        extra = ""
+    per_item = (f"{SERVER_LISTED_OBJECT_BYTES // 1024} KiB per listed item of the largest resource type (one type's "
+                f"pages are held together) + {SERVER_BYTES_PER_OBJECT // 1024} KiB per item of the backup")
     notes.explain("server.resources.requests.memory",
                   f"{format_size(SERVER_BASE_BYTES)} (Velero's default, documented for <= 1000 resources) + "
-                  f"{shape.objects} objects x {SERVER_BYTES_PER_OBJECT} B held during a backup{maint}, rounded up.")
+                  f"{per_item}: {expected_type} x {SERVER_LISTED_OBJECT_BYTES // 1024} KiB + {objects} x "
+                  f"{SERVER_BYTES_PER_OBJECT // 1024} KiB{extra}, rounded up"
+                  + (f"; raised by {floor.reason}" if floor.request > km.round_memory(request) else "") + ".")
     notes.explain("server.resources.limits.memory",
-                  f"{km.GOGC_HEADROOM:g} x the backup working set (GOGC=100)"
-                  + (maint if in_server else f" + index pages of the largest repository the server opens for deletion "
-                     f"({format_size(largest.estimate.index_bytes)})")
-                  + f", at least Velero's default {defaults['limits']['memory']}.")
+                  f"the high end of the server's modeled peak: base + {km.GOGC_HEADROOM:g} x ({per_item}; "
+                  f"{high_type} items of the largest type"
+                  + (f", x{high_factor:g} headroom for object size" if high_factor != 1.0 else
+                     ", the largest type assumed to hold every object")
+                  + f"){extra} = {format_size(high)} (expected {format_size(expected)}), at least Velero's default "
+                  f"{rel.default_resources_server['limits']['memory']}"
+                  + (f"; raised by {floor.reason}" if floor.limit > max(default_limit, km.round_memory(high)) else "")
+                  + ".")
     notes.explain("server.resources.requests.cpu",
                   f"{SERVER_CPU_BASE_MILLICORES}m (Velero's default) + 1m per {SERVER_OBJECTS_PER_MILLICORE} objects, "
                   f"at most {format_cpu(SERVER_CPU_MAX_REQUEST_MILLICORES)}"
@@ -603,8 +776,9 @@ def _server_resources(inp: SizingInputs, shape: api.ClusterShape, largest: _PodS
     notes.explain("server.resources.limits.cpu",
                   "twice the request, at least 1 core (Velero's default limit)"
                   + (f" + maintenance {format_cpu(largest.cpu_limit)}" if in_server else "") + ".")
-    return {"requests": {"cpu": format_cpu(cpu_request), "memory": format_memory(memory_request)},
-            "limits": {"cpu": format_cpu(cpu_limit), "memory": format_memory(memory_limit)}}
+    resources = {"requests": {"cpu": format_cpu(cpu_request), "memory": format_memory(memory_request)},
+                 "limits": {"cpu": format_cpu(cpu_limit), "memory": format_memory(memory_limit)}}
+    return _ServerSize(resources, low, expected, high)
 
 
 def _largest_volume(inp: SizingInputs, repos: _Repos, notes: _Notes) -> tuple[int, int, bool]:
@@ -645,7 +819,11 @@ def _node_agent(inp: SizingInputs, repos: _Repos, notes: _Notes) -> dict[str, t.
     per_volume = km.uploader_memory_bytes(volume_bytes, objects)
     request = km.round_memory(per_volume)
     limit = km.round_memory(per_volume * UPLOADER_LIMIT_FACTOR)
-    large = limit > UPLOADER_RESOURCES_THRESHOLD
+    floor = _observed_floor(inp.observed, "node_agent_oom_limit", None, "a node-agent container")
+    raised = floor.limit > limit
+    if raised:
+        limit = floor.limit
+    large = limit > UPLOADER_RESOURCES_THRESHOLD or floor.limit > 0
     detail = (f"kopia uploader for {what} ({format_size(volume_bytes)}): "
               f"{format_size(km.UPLOADER_BASE_BYTES)} + {objects} files and directories x "
               f"{km.UPLOADER_BYTES_PER_OBJECT} B + streaming buffers = {format_size(per_volume)} "
@@ -668,7 +846,7 @@ def _node_agent(inp: SizingInputs, repos: _Repos, notes: _Notes) -> dict[str, t.
                       f"{detail}, rounded up; one volume at a time per node, requested on every node{reserved}.")
         notes.explain("node_agent.resources.limits.memory",
                       f"{UPLOADER_LIMIT_FACTOR:g} x the request for variance; above 1Gi, where the performance guide "
-                      f"saw kopia OOM with many files.")
+                      f"saw kopia OOM with many files" + (f"; raised by {floor.reason}" if raised else "") + ".")
         notes.explain("node_agent.resources.requests.cpu", "500m, Velero's old node-agent default request.")
         notes.explain("node_agent.resources.limits.cpu", "2 cores: kopia hashes and compresses in parallel.")
         if request > NODE_MEMORY_SHARE * node_memory:
@@ -764,7 +942,8 @@ def recommend(inputs: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     cache_section = _repository_config(inp, repos, notes)
     cache_limit = cache_section["cache_limit_mb"] or rel.default_cache_limit_mb
     maintenance, largest = _maintenance(inp, repos, cache_limit, notes)
-    server_resources = _server_resources(inp, shape, largest, notes)
+    server = _server_resources(inp, shape, largest, repos, notes)
+    server_resources = server.resources
     node_agent = _node_agent(inp, repos, notes)
 
     counts = api_result.counts
@@ -783,6 +962,9 @@ def recommend(inputs: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         "apf_qps_bound": api_result.bound,
         "maintenance_peak_memory_bytes": int(largest.estimate.peak_bytes),
         "maintenance_peak_memory": format_size(largest.estimate.peak_bytes),
+        "maintenance_peak_memory_range": {"low": largest.estimate.low_bytes, "expected": largest.estimate.peak_bytes,
+                                          "high": largest.estimate.high_bytes},
+        "server_peak_memory_range": {"low": server.low, "expected": server.expected, "high": server.high},
         "maintenance_contents": largest.estimate.total_contents,
         "maintenance_compaction_entries": largest.estimate.compaction_entries,
         "api_time_curve": api.api_time_curve(rel, counts, api_result.qps),
@@ -794,6 +976,17 @@ def recommend(inputs: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
                   "plugin process at its effective QPS/burst; each plugin discovery helper builds its own client.")
     notes.explain("predicted.maintenance_peak_memory_bytes",
                   f"largest repository: {_describe_estimate(rel, repos.largest, largest)}.")
+    notes.explain("predicted.maintenance_peak_memory_range",
+                  f"bytes: low {km.LOW_FACTOR:g} x, high {largest.estimate.high_factor:g} x the expected peak"
+                  + (" (wider: data.files assumed)" if repos.files_assumed else "")
+                  + "; the maintenance memory limits are set at the high end.")
+    notes.explain("predicted.server_peak_memory_range",
+                  "bytes: low = base and item index only, expected = the largest type at its given or assumed size, "
+                  "high = the limit's basis (largest type at its high end, with headroom).")
+    notes.explain("predicted.api_seconds_recommended",
+                  "the modeled API phase (discovery, listing, additional GETs, volume requests with throttling) at the "
+                  "recommended QPS; not the backup's duration: item processing, volume data transfer and webhooks "
+                  "are not in it.")
     return {
         "velero_version": rel.text,
         "server": {
@@ -811,4 +1004,5 @@ def recommend(inputs: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         "assumptions": notes.assumptions,
         "warnings": notes.warnings,
         "predicted": predicted,
+        "observed": {key: value for key, value in inp.observed.items() if value is not None},
     }

@@ -65,6 +65,11 @@ class Minor:
     default_cache_limit_mb: int
     # `velero server --uploader-type` default: restic through 1.16, kopia from 1.17 (velero.md section 6).
     default_uploader: str
+    # Maintenance Jobs use only the first loadAffinity entry of the maintenance ConfigMap (1.18, PR #9494).
+    load_affinity_first_only: bool = False
+    # The BackupRepository controller connects to repositories inside the server process, loading their index
+    # (velero #8886, #9193), in 1.14-1.17; 1.18 stopped it (PR #9291); 1.12-1.13 run maintenance in the server.
+    server_connects_repositories: bool = False
     # Patch-level facts: set per patch release in _PATCH_CHANGES, never by comparing version numbers.
     # A backup with includedNamespaces ["*"] lists each namespaced type once per namespace instead of once
     # across namespaces.
@@ -89,7 +94,7 @@ _V1_13 = dataclasses.replace(_V1_12, minor=13, newest_known_patch=2, kopia_versi
 _V1_14 = dataclasses.replace(_V1_13, minor=14, newest_known_patch=1, default_client_qps=100.0, default_client_burst=100,
                              maintenance_mechanism="server-flags", maintenance_server_flags=True,
                              kopia_version="0.17.0 (fork 20240417)", server_aggregated_discovery=True,
-                             node_agent_default_resources=False)
+                             node_agent_default_resources=False, server_connects_repositories=True)
 _V1_15 = dataclasses.replace(_V1_14, minor=15, newest_known_patch=2, plugins_inherit_server_flags=True,
                              maintenance_mechanism="configmap", maintenance_configmap=True,
                              kopia_version="0.17.0 (fork 20241016)", compaction_bytes_per_entry=340,
@@ -98,9 +103,12 @@ _V1_15 = dataclasses.replace(_V1_14, minor=15, newest_known_patch=2, plugins_inh
 _V1_16 = dataclasses.replace(_V1_15, minor=16, newest_known_patch=2, kopia_version="0.19.0",
                              plugins_aggregated_discovery=True, full_maintenance_interval=True,
                              recent_maintenance_status=True)
-_V1_17 = dataclasses.replace(_V1_16, minor=17, newest_known_patch=1, maintenance_server_flags=False,
+# 1.17.2 (CHANGELOG-1.17 v1.17.2: restore fixes only) keeps 1.17.1's kopia fork (go.mod replace 3ea24d208777).
+_V1_17 = dataclasses.replace(_V1_16, minor=17, newest_known_patch=2, maintenance_server_flags=False,
                              kopia_version="0.21.1", gc_sets_on_heap=False, default_uploader="kopia")
-_V1_18 = dataclasses.replace(_V1_17, minor=18, newest_known_patch=1, kopia_version="0.22.3")
+# 1.18.2 (2026-06-24) and 1.18.3 keep the kopia fork of 1.18.0 (go.mod replace d946b1e75197, kopia 0.22.3).
+_V1_18 = dataclasses.replace(_V1_17, minor=18, newest_known_patch=3, kopia_version="0.22.3",
+                             load_affinity_first_only=True, server_connects_repositories=False)
 _MINORS: dict[int, Minor] = {facts.minor: facts for facts in (_V1_12, _V1_13, _V1_14, _V1_15, _V1_16, _V1_17, _V1_18)}
 
 # Facts a patch release changed, keyed by (minor, patch); later patches of the minor keep them until a later
@@ -109,6 +117,8 @@ _PATCH_CHANGES: dict[tuple[int, int], dict[str, t.Any]] = {
     # PR #9587 expands the "*" namespace wildcard: one LIST per namespaced type per namespace;
     # PR #9596 adds podResources.ephemeralStorage{Request,Limit}.
     (18, 1): {"per_namespace_listing": True, "ephemeral_storage_fields": True},
+    # PR #9870 (fixes #9869, CHANGELOG-1.18 v1.18.2) restores one LIST per type across namespaces for "*".
+    (18, 2): {"per_namespace_listing": False},
 }
 
 # The supported range, derived from the table: every message and pattern that names it uses these.
@@ -139,6 +149,21 @@ def _minor_alternatives(minors: t.Iterable[int]) -> str:
 VERSION_PATTERN = r"^v?1\." + _minor_alternatives(_MINORS) + r"\.[0-9]+([-+][0-9A-Za-z.-]+)?$"
 # Recommendation output (schemas/recommendation.schema.json): the normalised x.y.z.
 RECOMMENDATION_VERSION_PATTERN = r"^1\." + _minor_alternatives(_MINORS) + r"\.[0-9]+$"
+
+# Fields of a repository-maintenance ConfigMap entry (JobConfigs: v1.15.0 pkg/repository/maintenance.go, v1.16.0
+# pkg/repository/maintenance/maintenance.go, v1.17.0+ pkg/types/repo_maintenance.go), in the order Velero added them:
+# (JSON field, first minor that reads it, read from the "global" entry only). Velero's json.Unmarshal ignores any
+# other field silently, so a field outside its release is a mistake worth refusing.
+MAINTENANCE_CONFIG_FIELDS: tuple[tuple[str, int, bool], ...] = (
+    ("podResources", 15, False),
+    ("loadAffinity", 15, False),
+    ("keepLatestMaintenanceJobs", 17, False),  # PR #9135
+    ("priorityClassName", 17, True),
+    ("podLabels", 18, True),  # PR #9452
+    ("podAnnotations", 18, True),
+)
+MAINTENANCE_POD_RESOURCE_FIELDS = ("cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit")
+MAINTENANCE_EPHEMERAL_FIELDS = ("ephemeralStorageRequest", "ephemeralStorageLimit")
 
 # Velero-wide constants (unchanged in every release of the table).
 DEFAULT_CLIENT_PAGE_SIZE = 500  # --client-page-size
@@ -180,6 +205,18 @@ class VeleroRelease:
     @property
     def default_resources_node_agent(self) -> dict[str, dict[str, str]] | None:
         return DEFAULT_NODE_AGENT_RESOURCES_1_12 if self.facts.node_agent_default_resources else None
+
+    def maintenance_config_fields(self, entry: t.Literal["global", "repository"]) -> tuple[str, ...]:
+        """The JSON fields this release reads from a maintenance ConfigMap entry (none before 1.15)."""
+        if not self.facts.maintenance_configmap:
+            return ()
+        return tuple(name for name, first_minor, global_only in MAINTENANCE_CONFIG_FIELDS
+                     if self.version[1] >= first_minor and (entry == "global" or not global_only))
+
+    def maintenance_pod_resource_fields(self) -> tuple[str, ...]:
+        """The podResources fields of a maintenance ConfigMap entry this release reads."""
+        return MAINTENANCE_POD_RESOURCE_FIELDS + (
+            MAINTENANCE_EPHEMERAL_FIELDS if self.facts.ephemeral_storage_fields else ())
 
     def defaults(self) -> dict[str, t.Any]:
         """What this release does when nothing is set, keyed by the recommendation's dotted leaf paths.
@@ -325,7 +362,8 @@ def supported_minors() -> list[int]:
 
 def known_versions() -> list[str]:
     """Every known release, oldest first (1.12.0 .. the newest known patch of the newest minor)."""
-    return ["1.%d.%d" % (minor, patch) for minor in sorted(_MINORS) for patch in range(_MINORS[minor].newest_known_patch + 1)]
+    return ["1.%d.%d" % (minor, patch) for minor in sorted(_MINORS)
+            for patch in range(_MINORS[minor].newest_known_patch + 1)]
 
 
 def distinct_versions() -> list[str]:
@@ -337,6 +375,22 @@ def distinct_versions() -> list[str]:
         patches |= {patch for (changed_minor, patch) in _PATCH_CHANGES if changed_minor == minor}
         chosen += ["1.%d.%d" % (minor, patch) for patch in sorted(patches)]
     return chosen
+
+
+def known_patches_where(minor: int, fact: str, value: t.Any) -> list[str]:
+    """Known releases of ``minor`` whose ``fact`` has ``value`` (for advice such as "upgrade to ..."), oldest first."""
+    return [version for version in known_versions() if parse_version(version)[1] == minor
+            and getattr(release(version).facts, fact) == value]
+
+
+def per_namespace_listing_advice(rel: VeleroRelease) -> str:
+    """What to do about per-namespace listing on ``rel``, from the table: the next patch that lists across
+    namespaces again, else the patches that do."""
+    across = known_patches_where(rel.version[1], "per_namespace_listing", False)
+    later = [version for version in across if parse_version(version) > rel.version]
+    if later:
+        return f"Velero {later[0]} lists each kind once across namespaces again: upgrade to it"
+    return f"{', '.join(across)} list{'s' if len(across) == 1 else ''} each kind cluster-wide"
 
 
 def newest_known_version() -> str:

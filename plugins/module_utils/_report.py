@@ -15,7 +15,7 @@ import typing as t
 from . import _api_load as api
 from . import _svg
 from ._values_plan import describe, same_value
-from ._quantity import format_seconds, parse_memory
+from ._quantity import format_seconds, format_size, parse_memory
 
 REPORT_FILE = "report.md"
 VALUES_FILE = "values.yaml"
@@ -199,6 +199,7 @@ def _drift_lines(drift: t.Any) -> list[str]:
 def cluster_report(cluster: str, recommendation: t.Mapping[str, t.Any], rendered: t.Mapping[str, t.Any], *,
                    release_name: str = "velero", svg_file: str | None = SVG_FILE,
                    values_file: str = VALUES_FILE, facts: t.Mapping[str, t.Any] | None = None,
+                   applying: tuple[str, str] | None = None,
                    figures: t.Mapping[str, t.Any] | None = None) -> str:
     """report.md for one cluster: every tuned value with Velero's default, the recommendation, why, and the
     predicted effect; conflicts, warnings, assumptions, and the live drift when facts provide it."""
@@ -215,6 +216,9 @@ def cluster_report(cluster: str, recommendation: t.Mapping[str, t.Any], rendered
         f"Values to apply: [{values_file}]({values_file}).",
         "",
     ]
+    if applying:  # complete values or an overlay, and the helm upgrade that applies them (as in values.yaml)
+        prose, command = applying
+        lines += ["## Applying", "", prose, "", "```", command, "```", ""]
     if svg_file:
         lines += [f"![Modeled backup API time against client QPS]({svg_file})", ""]
     lines += ["## Tuned values", ""]
@@ -265,8 +269,16 @@ def cluster_report(cluster: str, recommendation: t.Mapping[str, t.Any], rendered
                          f"{describe(plugins.get('effective_client_burst'))} QPS/burst (before Velero 1.15): "
                          f"{_seconds(predicted.get('plugin_throttle_seconds'))} of throttling per backup that no "
                          "value can remove; upgrade to Velero 1.15+ to lift it")
+    lines.append("- The modeled API phase is not the backup's duration: item processing, volume data transfer and "
+                 "webhooks are not in it.")
     if predicted.get("maintenance_peak_memory"):
-        lines.append(f"- Repository maintenance modeled peak memory: {predicted['maintenance_peak_memory']}")
+        lines.append(f"- Repository maintenance modeled peak memory: {predicted['maintenance_peak_memory']}"
+                     + _range_text(predicted.get("maintenance_peak_memory_range")))
+    if predicted.get("server_peak_memory_range"):
+        server_range = predicted["server_peak_memory_range"]
+        lines.append(f"- Velero server modeled peak memory during a backup: {format_size(server_range['expected'])}"
+                     + _range_text(server_range))
+    lines += _observed_lines(rec)
     conflicts = rendered.get("conflicts") or []
     if conflicts:
         lines += ["", "## Conflicts with your values", ""]
@@ -297,6 +309,44 @@ def cluster_report(cluster: str, recommendation: t.Mapping[str, t.Any], rendered
                 text = str(error)
             lines.append(f"- {cell(text)}")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _range_text(memory_range: t.Any) -> str:
+    """' (range 1.2Gi to 2.4Gi; limits at the high end)' for a predicted {low, expected, high}, '' without one."""
+    if not isinstance(memory_range, t.Mapping) or not {"low", "high"} <= set(memory_range):
+        return ""
+    return (f" (range {format_size(memory_range['low'])} to {format_size(memory_range['high'])}; limits are set at the "
+            f"high end)")
+
+
+# observed key -> (what was seen, the recommended value it is compared with)
+_OBSERVED = {
+    "maintenance_oom_limit": ("a maintenance Job OOMKilled at", ("maintenance", "pod_resources", "memoryLimit")),
+    "maintenance_peak_memory": ("a maintenance Job used", ("maintenance", "pod_resources", "memoryLimit")),
+    "server_oom_limit": ("the velero server OOMKilled at", ("server", "resources", "limits", "memory")),
+    "server_peak_memory": ("the velero server used", ("server", "resources", "limits", "memory")),
+    "node_agent_oom_limit": ("a node-agent OOMKilled at", ("node_agent", "resources", "limits", "memory")),
+}
+
+
+def _observed_lines(rec: t.Mapping[str, t.Any]) -> list[str]:
+    """Observed next to recommended: what the cluster showed and the limit recommended for it."""
+    observed = rec.get("observed") or {}
+    lines = []
+    for key, (seen, path) in _OBSERVED.items():
+        if not observed.get(key):
+            continue
+        value: t.Any = rec
+        for part in path:
+            value = value.get(part) if isinstance(value, t.Mapping) else None
+        lines.append(f"- Observed: {seen} {format_size(observed[key])}; recommended limit "
+                     f"{value if value is not None else 'unset (Velero default)'}")
+    if observed.get("maintenance_failures"):
+        lines.append(f"- Observed: {observed['maintenance_failures']} failed maintenance run(s) in the "
+                     f"BackupRepositories' recentMaintenance")
+    if lines and observed.get("evidence"):
+        lines.append("- Evidence: " + "; ".join(str(item) for item in observed["evidence"]))
+    return lines
 
 
 def _number(value: t.Any) -> float | None:
@@ -477,6 +527,8 @@ def fleet_summary(cluster: str, recommendation: t.Mapping[str, t.Any], rendered:
         "default_client_burst": default["burst"],
         "maintenance_memory": memory,
         "maintenance_peak_memory": predicted.get("maintenance_peak_memory"),
+        "maintenance_peak_memory_range": _range_text(predicted.get("maintenance_peak_memory_range")).strip(" ()")
+        or None,
         "throttle_seconds_default": default["throttle_seconds"],
         "throttle_seconds_recommended": recommended["throttle_seconds"],
         "throttle_seconds_written": written["throttle_seconds"],
@@ -581,7 +633,10 @@ def fleet_report(rows: t.Iterable[t.Mapping[str, t.Any]]) -> str:
                 page += f" (yours; tuned {describe(row.get('recommended_client_page_size'))})"
             table.append([
                 row["cluster"], status, row.get("velero_version"), row.get("chart_version"), rate,
-                page, row.get("maintenance_memory"), row.get("maintenance_peak_memory"),
+                page, row.get("maintenance_memory"),
+                " ".join(str(part) for part in (row.get("maintenance_peak_memory"),
+                                                f"({row['maintenance_peak_memory_range']})"
+                                                if row.get("maintenance_peak_memory_range") else None) if part),
                 f"{_seconds(row.get('throttle_seconds_default'))} -> {_seconds(written)}",
                 row.get("conflicts"), row.get("warnings"), f"[report]({report})" if report else "-"])
         elif row.get("status") == "not-run":

@@ -32,7 +32,8 @@ from ._releases import SUPPORTED_RANGE, VERSION_PATTERN, VeleroRelease, release
 #   string  text matching ``pattern``
 #   bool    true/false
 #   version Velero version string
-Kind = t.Literal["int", "number", "size", "memory", "string", "bool", "version"]
+#   strings list of strings (free text, e.g. where an observation came from)
+Kind = t.Literal["int", "number", "size", "memory", "string", "bool", "version", "strings"]
 
 PiB = 2**50
 TiB = 2**40
@@ -55,11 +56,12 @@ class Field:
     exclusive_minimum: bool = False
     pattern: str | None = None
     max_length: int | None = None
+    choices: tuple[str, ...] | None = None
 
     @property
     def ansible_type(self) -> str:
         return {"int": "int", "number": "float", "size": "raw", "memory": "raw", "string": "str", "bool": "bool",
-                "version": "raw"}[self.kind]
+                "version": "raw", "strings": "list"}[self.kind]
 
 
 FIELDS: dict[str, dict[str, Field]] = {
@@ -70,6 +72,9 @@ FIELDS: dict[str, dict[str, Field]] = {
                          required=True, minimum=0, maximum=100_000_000),
         "resource_types": Field("int", "Served resource kinds (built-in and CRDs) Velero lists.",
                                 required=True, minimum=1, maximum=20_000),
+        "largest_resource_type_objects": Field("int", "Objects of the most numerous resource type in backup scope "
+                                               "(the server holds one type's whole list at once).",
+                                               minimum=0, maximum=100_000_000),
         "namespaced_resource_types": Field("int", "How many of resource_types are namespaced.",
                                            minimum=0, maximum=20_000),
         "api_groups": Field("int", "Served API group-versions (one discovery request each without aggregated discovery).",
@@ -118,13 +123,32 @@ FIELDS: dict[str, dict[str, Field]] = {
                            minimum=0, exclusive_minimum=True, maximum=1),
         "apiserver_concurrency": Field("int", "API server concurrency limit (max-requests-inflight + "
                                        "max-mutating-requests-inflight).", minimum=1, maximum=100_000),
+        "node_memory_policy": Field("string", "What to do when a maintenance Job's memory exceeds cluster.node_memory: "
+                                    "cap (limit at the node's allocatable memory, with a warning) or fail.",
+                                    choices=("cap", "fail")),
+    },
+    "observed": {
+        "maintenance_oom_limit": Field("size", "Highest memory limit at which a maintenance Job pod was OOMKilled.",
+                                       minimum=0, maximum=100 * PiB),
+        "server_oom_limit": Field("size", "Highest memory limit at which the velero server container was OOMKilled.",
+                                  minimum=0, maximum=100 * PiB),
+        "node_agent_oom_limit": Field("size", "Highest memory limit at which a node-agent container was OOMKilled.",
+                                      minimum=0, maximum=100 * PiB),
+        "server_peak_memory": Field("size", "Highest memory use of the velero server seen (metrics API).",
+                                    minimum=0, maximum=100 * PiB),
+        "maintenance_peak_memory": Field("size", "Highest memory use of a maintenance Job pod seen.",
+                                         minimum=0, maximum=100 * PiB),
+        "maintenance_failures": Field("int", "Failed maintenance runs in the BackupRepositories' recentMaintenance.",
+                                      minimum=0, maximum=1_000_000),
+        "evidence": Field("strings", "Where each observed figure came from; echoed in explanations, not used in "
+                          "arithmetic."),
     },
 }
 
 TOP_LEVEL: dict[str, Field] = {
     "velero_version": Field("version", "Velero version, e.g. 1.14.0.", required=True, pattern=VERSION_PATTERN),
 }
-SECTION_REQUIRED = {"cluster": True, "data": True, "policy": False}
+SECTION_REQUIRED = {"cluster": True, "data": True, "policy": False, "observed": False}
 
 _FORMS = {
     "int": "an integer",
@@ -160,6 +184,10 @@ def _bounds_text(spec: Field) -> str:
 
 def accepted_form(spec: Field) -> str:
     """Human text for what a field accepts, used in every error message."""
+    if spec.choices is not None:
+        return "one of " + ", ".join(spec.choices)
+    if spec.kind == "strings":
+        return "a list of strings"
     if spec.kind == "string":
         return "a string of letters, digits, '-', '.' or '_'"
     if spec.kind == "version":
@@ -179,6 +207,14 @@ def _field_value(path: str, spec: Field, value: t.Any) -> t.Any:
     kind = spec.kind
     if kind == "bool":
         if not isinstance(value, bool):
+            raise ValueError(f"{path}: expected {accepted_form(spec)}, got {_describe(value)}")
+        return value
+    if kind == "strings":
+        if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+            raise ValueError(f"{path}: expected {accepted_form(spec)}, got {type_name(value)} {_describe(value)}")
+        return [str(item) for item in value]
+    if spec.choices is not None:
+        if not isinstance(value, str) or value not in spec.choices:
             raise ValueError(f"{path}: expected {accepted_form(spec)}, got {_describe(value)}")
         return value
     if kind == "string":
@@ -253,12 +289,13 @@ class SizingInputs:
     cluster: dict[str, t.Any]
     data: dict[str, t.Any]
     policy: dict[str, t.Any]
+    observed: dict[str, t.Any] = dataclasses.field(default_factory=dict)
 
 
 def validate(inputs: t.Any) -> SizingInputs:
     """Check every field of the sizing inputs; raise ValueError naming the first bad field."""
     if not isinstance(inputs, dict):
-        raise ValueError(f"inputs: expected a mapping with keys velero_version, cluster, data, policy, got "
+        raise ValueError(f"inputs: expected a mapping with keys velero_version, cluster, data, policy, observed, got "
                          f"{type_name(inputs)}")
     known = list(TOP_LEVEL) + list(FIELDS)
     unknown = sorted(str(key) for key in inputs if key not in known)
@@ -275,12 +312,16 @@ def validate(inputs: t.Any) -> SizingInputs:
             raw = {}
         sections[name] = _section(name, fields, raw)
     _cross_checks(sections)
-    return SizingInputs(version, sections["cluster"], sections["data"], sections["policy"])
+    return SizingInputs(version, sections["cluster"], sections["data"], sections["policy"], sections["observed"])
 
 
 def _cross_checks(sections: dict[str, dict[str, t.Any]]) -> None:
     """Relations between fields that a JSON Schema cannot express."""
     cluster, data = sections["cluster"], sections["data"]
+    largest_type = cluster["largest_resource_type_objects"]
+    if largest_type is not None and largest_type > cluster["objects"]:
+        raise ValueError(f"cluster.largest_resource_type_objects: expected at most cluster.objects "
+                         f"({cluster['objects']}), got {largest_type}")
     if cluster["namespaced_resource_types"] is not None and cluster["namespaced_resource_types"] > cluster["resource_types"]:
         raise ValueError(f"cluster.namespaced_resource_types: expected at most cluster.resource_types "
                          f"({cluster['resource_types']}), got {cluster['namespaced_resource_types']}")
@@ -323,6 +364,11 @@ def argument_spec() -> dict[str, t.Any]:
         options = {}
         for name, field in fields.items():
             option: dict[str, t.Any] = {"type": field.ansible_type}
+            if field.kind == "strings":
+                option["elements"] = "str"
+                option["no_log"] = False  # free text about where a figure came from, not a secret
+            if field.choices is not None:
+                option["choices"] = list(field.choices)
             if field.required:
                 option["required"] = True
             if field.kind == "string":

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import _chart_eras as eras
 from ._fields import nested_get
-from ._releases import release, unknown_flag
+from ._releases import MAINTENANCE_CONFIG_FIELDS, known_versions, release, unknown_flag
 from ._values_merge import flag_name, parent_mapping
 from ._values_plan import POD_RESOURCE_FIELDS
 
@@ -310,3 +310,61 @@ def check_flags(values: t.Mapping[str, t.Any], era: eras.ChartEra, velero_versio
                 problems.append(f"{source}: {args_key} {arg}: {problem}")
     if problems:
         raise ValueError("; ".join(dict.fromkeys(problems)))
+
+
+def _first_release_reading(pod_field: str) -> str:
+    """The first known Velero release whose maintenance podResources has ``pod_field``."""
+    return next((version for version in known_versions()
+                 if pod_field in release(version).maintenance_pod_resource_fields()), "no known release")
+
+
+def check_maintenance_config(values: t.Mapping[str, t.Any], era: eras.ChartEra, velero_version: t.Any, *,
+                             user_values: t.Mapping[str, t.Any] | None = None,
+                             field: str = "velero_values_overrides") -> list[str]:
+    """Check the maintenance ConfigMap entries against what this exact Velero release reads; return warnings.
+
+    The era's schema accepts what any patch of its Velero minor reads; Velero's json.Unmarshal ignores the
+    rest silently, so a field this release does not read (podResources.ephemeralStorage* before 1.18.1, a
+    global-only field in a repository's entry) is refused here with what reads it. Velero 1.18 uses only the
+    first loadAffinity entry: a longer list gets a warning.
+    """
+    if era.maintenance != "config-data":
+        return []
+    rel = release(velero_version)
+    first_minor = {name: minor for name, minor, _global in MAINTENANCE_CONFIG_FIELDS}
+    global_only = {name for name, _minor, is_global in MAINTENANCE_CONFIG_FIELDS if is_global}
+    entries: list[tuple[str, str, t.Any]] = [("global", eras.REPOSITORY_CONFIG_GLOBAL,
+                                              nested_get(values, eras.REPOSITORY_CONFIG_GLOBAL))]
+    repositories = nested_get(values, eras.REPOSITORY_CONFIG_REPOSITORIES)
+    if isinstance(repositories, t.Mapping):
+        entries += [("repository", f"{eras.REPOSITORY_CONFIG_REPOSITORIES}.{key}", entry)
+                    for key, entry in repositories.items()]
+    problems: list[str] = []
+    warnings: list[str] = []
+    for kind, path, entry in entries:
+        if not isinstance(entry, t.Mapping):
+            continue
+        source = field if nested_get(user_values or {}, path) is not None else "rendered values"
+        readable = rel.maintenance_config_fields(t.cast(t.Literal["global", "repository"], kind))
+        for name in entry:
+            if name in readable or name not in first_minor:
+                continue  # an unknown name is the schema's to report
+            if kind == "repository" and name in global_only and rel.version[1] >= first_minor[name]:
+                why = "only from the global entry"
+            else:
+                why = f"only from Velero 1.{first_minor[name]}"
+            problems.append(f"{source}: {path}.{name}: Velero {rel.text} does not read it ({why}); it would be "
+                            f"ignored silently")
+        pods = entry.get("podResources")
+        if isinstance(pods, t.Mapping):
+            for name in pods:
+                if name not in rel.maintenance_pod_resource_fields() and name not in POD_RESOURCE_FIELDS:
+                    problems.append(f"{source}: {path}.podResources.{name}: Velero {rel.text} does not read it "
+                                    f"(from Velero {_first_release_reading(name)}); it would be ignored silently")
+        affinity = entry.get("loadAffinity")
+        if rel.load_affinity_first_only and isinstance(affinity, list) and len(affinity) > 1:
+            warnings.append(f"{path}.loadAffinity has {len(affinity)} entries: Velero {rel.text} uses only the first "
+                            f"(PR #9494), so maintenance Jobs are scheduled by {affinity[0]!r} alone")
+    if problems:
+        raise ValueError("; ".join(dict.fromkeys(problems)))
+    return warnings

@@ -34,8 +34,18 @@ description:
     needs. A 403 on one resource type or Velero object is reported in RV(errors) with the missing permission, the
     run continues and RV(partial) is V(true)."
   - "Faults: connection errors, timeouts, HTTP 429 and 5xx are retried O(max_retries) times, waiting as long as
-    C(Retry-After) asks (capped at 60 seconds) or with exponential backoff; then the module fails with a message
-    naming the request."
+    C(Retry-After) asks (capped at 60 seconds) or with exponential backoff, never past O(timeout). A resource type
+    that still answers 429 or 5xx (for example a CRD whose conversion webhook is down) is reported in RV(errors)
+    like a 403 and the facts are RV(partial); an unreachable API server, 401 or the O(timeout) fail the module with
+    a message naming the request."
+  - "Hostile answers: a list that hands back a C(continue) token it already gave, or needs more pages than the
+    largest object count the sizing model accepts (100,000,000 objects), stops with an error naming the resource.
+    An object with a wrong JSON type where the module reads a field is reported in RV(errors) with its kind, name
+    and field, and skipped."
+  - "Observed: RV(observed) is what the cluster itself says about Velero's memory (OOMKilled containers of the
+    server, node-agent and maintenance Jobs with their memory limits, maintenance failures of BackupRepositories,
+    current memory use from C(metrics.k8s.io) when it is served). It has the shape of the
+    C(observed) input of M(velero_ops.tuning.sizing)."
 author:
   - velero_ops maintainers (@velero-ops)
 extends_documentation_fragment:
@@ -108,6 +118,12 @@ options:
     description: Seconds to wait for one answer of the API server.
     type: float
     default: 30
+  timeout:
+    description:
+      - Overall deadline of the run, in seconds. Requests, retries and C(Retry-After) waits never go past it; when
+        it passes the module fails naming the request it was on. V(0) means no deadline.
+    type: float
+    default: 600
 notes:
   - The number of requests grows with resource types and list pages, never with individual objects, and the
     module's memory does not grow with the object count (see C(benchmarks/RESULTS.md)).
@@ -196,6 +212,18 @@ cluster:
       description: PersistentVolumeClaims in scope.
       type: int
       sample: 240
+    node_memory:
+      description:
+        - Allocatable memory of the smallest node that runs a node-agent pod (of every schedulable node when no
+          node-agent pod runs), as a Kubernetes quantity. Left out when unknown or below 1Gi (see RV(nodes)).
+      type: str
+      sample: 16Gi
+    largest_resource_type_objects:
+      description:
+        - Objects of the most numerous resource type in scope (a lower bound when RV(partial)). Returned only when
+          the sizing model of this collection accepts it.
+      type: int
+      sample: 21034
 data:
   description:
     - Data volume, shaped exactly as the O(velero_ops.tuning.sizing#module:data) input. Unknown keys are left out.
@@ -228,6 +256,12 @@ data:
       description: Completed backups per day over the last 7 days.
       type: float
       sample: 1.0
+    index_blobs:
+      description:
+        - The highest N of kopia's "Found too many index blobs (N)" in a BackupRepository's maintenance messages
+          (present only when one says so).
+      type: int
+      sample: 23456
 kubernetes:
   description: API server facts.
   returned: success
@@ -351,10 +385,48 @@ velero:
         last_failure_message: Repo maintenance failed but result is not retrieveable
     backups: {total: 31, retained: 30, by_phase: {Completed: 30, Failed: 1}, per_day: 1.0, schedules: [daily]}
     warnings: []
+observed:
+  description:
+    - What the cluster itself says about Velero's memory, shaped as the C(observed)
+      input of M(velero_ops.tuning.sizing). Size strings are Kubernetes quantities; null means nothing was observed.
+    - C(*_oom_limit) is the highest memory limit at which a container of that role was OOMKilled
+      (C(status.containerStatuses[].state) or C(lastState) C(terminated.reason) C(OOMKilled)) among the pods in
+      O(velero_namespace); maintenance Job pods are those Velero keeps (C(keepLatestMaintenanceJobs)).
+    - C(*_peak_memory) is the current memory use from C(metrics.k8s.io), a lower bound of the peak; null when the
+      metrics API is not served (not an error).
+    - C(maintenance_failures) counts failed C(status.recentMaintenance) entries (Velero 1.16+ keeps the last 3 per
+      repository); null when no repository reports them.
+    - C(evidence) says where each figure came from (pod, container, time), plus restart counts.
+  returned: success
+  type: dict
+  sample:
+    maintenance_oom_limit: 2Gi
+    server_oom_limit: 512Mi
+    node_agent_oom_limit: null
+    server_peak_memory: 402Mi
+    maintenance_peak_memory: null
+    maintenance_failures: 2
+    evidence:
+      - "maintenance Job OOMKilled at memory limit 2Gi: pod shop-default-kopia-maintain-job-1733000000001-x1y2z
+        container velero-repo-maintenance-container (state.terminated.reason OOMKilled at 2026-12-01T03:00:00Z)"
+      - Velero server pod velero-7d9f-abcde container velero restarted 3 time(s)
+      - "metrics.k8s.io is not served: no current memory use of Velero's pods"
+nodes:
+  description: Node count and the smallest allocatable memory behind RV(cluster.node_memory), with which nodes were
+    compared.
+  returned: success
+  type: dict
+  sample: {count: 18, smallest_allocatable_memory: 16Gi, memory_source: nodes running the node-agent}
 drift:
   description:
     - Settings whose current value differs from the recommendation for the measured inputs; empty when the Velero
       version is unknown. C(setting) is the recommendation's dotted path.
+    - A C(--client-qps)/C(--client-burst) value Velero refuses at start (qps below 0, burst 0 or less, not a number)
+      or reads differently (0, or so large it removes the limit) is listed even without a Velero version, with
+      C(note) saying what Velero does and C(refused_by_velero).
+    - A BackupRepository still carrying the C(velero-ops.tuning/restore-maintenance-frequency) annotation (a
+      M(velero_ops.tuning.repo_maintenance) run was interrupted before it restored C(spec.maintenanceFrequency)) is
+      listed as C(backup_repositories.<name>.maintenance_frequency) with the original as C(recommended).
   returned: success
   type: list
   elements: dict
@@ -373,6 +445,12 @@ partial:
   description: Whether some facts could not be read (see RV(errors)); counts are then lower bounds.
   returned: always
   type: bool
+lower_bounds:
+  description: Returned figures that are lower bounds because something they count could not be read.
+  returned: success
+  type: list
+  elements: str
+  sample: [cluster.objects, cluster.largest_resource_type_objects]
 errors:
   description:
     - What could not be read. For HTTP 403 C(missing_permission) names the verb, API group, resource and namespace.
@@ -414,6 +492,7 @@ def argument_spec() -> dict[str, t.Any]:
         page_size={"type": "int", "default": 500},
         max_retries={"type": "int", "default": 5},
         request_timeout={"type": "float", "default": 30},
+        timeout={"type": "float", "default": 600},
     )
     return spec
 
@@ -429,6 +508,8 @@ def main() -> None:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=_kube.KUBERNETES_IMPORT_ERROR)
     if params["page_size"] < 1:
         module.fail_json(msg=f"page_size: expected an integer of at least 1, got {params['page_size']}")
+    if params["timeout"] < 0:
+        module.fail_json(msg=f"timeout: expected seconds >= 0 (0: no deadline), got {params['timeout']:g}")
     try:
         scope = Scope.from_options(params["include_namespaces"], params["exclude_namespaces"],
                                    params["exclude_resources"], params["include_cluster_resources"])
@@ -436,7 +517,7 @@ def main() -> None:
                                page_size=params["page_size"], velero_version=params["velero_version"],
                                policy=params["policy"])
         client = _kube.KubeClient(_kube.ConnectionOptions.from_params(params), max_retries=params["max_retries"],
-                                  request_timeout=params["request_timeout"])
+                                  request_timeout=params["request_timeout"], deadline=params["timeout"] or None)
     except ValueError as exc:  # KubeConfigError is a ValueError too
         module.fail_json(msg=str(exc))
     try:

@@ -23,7 +23,9 @@ description:
     earlier run with that run's date; a host never tuned is listed as not tuned yet. Hosts no longer in the
     inventory are dropped.
   - A row equal to the previous run's keeps its date, so a second run with the same inputs changes neither file.
-  - Runs on the controller and writes nothing; write RV(content) and RV(sidecar) with M(ansible.builtin.copy).
+  - Runs on the controller. With O(output_dir) it writes C(fleet-report.md) (RV(content)) and C(fleet-report.json)
+    (RV(sidecar)) there itself, as M(ansible.builtin.copy) would (temporary file then rename, O(mode), O(backup),
+    check mode, diff); without it, it writes nothing.
 author:
   - velero_ops maintainers (@velero-ops)
 extends_documentation_fragment:
@@ -32,13 +34,15 @@ attributes:
   check_mode:
     support: full
     details:
-      - Returns the same result; it never changes anything.
+      - Returns the same result and reports what writing O(output_dir) would change; writes nothing.
   diff_mode:
-    support: none
+    support: full
+    details:
+      - With O(output_dir), the diff of each file that changes.
   idempotent:
     support: full
     details:
-      - The table is sorted by cluster and has no timestamps; C(changed) is always V(false).
+      - The table is sorted by cluster and has no timestamps; a second run with the same inputs changes no file.
   action:
     support: full
     description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
@@ -58,19 +62,49 @@ options:
         run; an unreadable file is ignored with a warning.
     type: path
   summary_var:
-    description: Host variable holding the cluster's summary (the C(summary) returned by M(velero_ops.tuning.render_values)).
+    description:
+      - Host variable holding the cluster's summary (the C(summary) returned by M(velero_ops.tuning.render_values)),
+        or the registered result of M(velero_ops.tuning.render_values) itself (its C(summary) is used).
     type: str
     default: helm_values_summary
   failure_var:
     description: Host variable holding the failure of a cluster, a string or a mapping with C(msg) and C(task).
     type: str
     default: tune_failure
+  result_vars:
+    description:
+      - Host variables holding registered results of the per-cluster tasks, in order. A host whose first failed
+        result is among them gets a failed row with that result's C(msg) (for plays that let a failing host fail
+        and write the report in an C(always) section, as C(playbooks/tune.yml) does). The row's versions come from
+        the host variables C(velero_version) and C(velero_chart_version).
+    type: list
+    elements: str
+    default: []
+  output_dir:
+    description: Directory, on the controller, to write C(fleet-report.md) and C(fleet-report.json) into (created if
+      missing). Unset, nothing is written.
+    type: path
+  mode:
+    description: Permissions of the written files.
+    type: raw
+    default: "0644"
+  backup:
+    description: Keep a timestamped copy of a file before it is replaced (named as M(ansible.builtin.copy) names it).
+    type: bool
+    default: false
 seealso:
   - module: velero_ops.tuning.render_values
 """
 
 EXAMPLES = r"""
-- name: Render the fleet report, keeping rows of hosts this run left out
+- name: Write the fleet report into out/, keeping rows of hosts this run left out
+  velero_ops.tuning.fleet_report:
+    hosts: "{{ ansible_play_hosts_all }}"
+    previous: out/fleet-report.json
+    output_dir: out
+  run_once: true
+
+- name: Or render it only, and write it yourself
   velero_ops.tuning.fleet_report:
     hosts: "{{ ansible_play_hosts_all }}"
     previous: out/fleet-report.json
@@ -121,4 +155,9 @@ earlier_count:
   description: Rows carried over from an earlier run.
   returned: success
   type: int
+files:
+  description: With O(output_dir), each written file's C(path), whether it C(changed), and C(backup_file) when one
+    was kept.
+  returned: when O(output_dir) is set
+  type: dict
 """

@@ -24,7 +24,16 @@ description:
   - Fails when C(configuration.extraArgs) or C(nodeAgent.extraArgs) holds a flag the cluster's Velero does not have
     (its server would not start), naming the flag and what to use instead.
   - Returns the values as YAML text (RV(values_yaml)), a Markdown report (RV(report)) and an SVG chart (RV(svg)).
-    It writes nothing; the C(velero_ops.tuning.helm_values) role writes them with M(ansible.builtin.copy).
+  - With O(output_dir) or O(output_root), also writes them (C(values.yaml), and with O(write_report) C(report.md)
+    and C(api-time.svg)) in the same task, with the guarantees of M(ansible.builtin.copy) (a temporary file in the
+    target directory renamed over the old one, O(mode) on every file, O(backup), check mode that writes nothing,
+    the diff of every file that changes, no change on a second run).
+  - Overrides that hold credentials make the result sensitive (RV(sensitive)); that is a Vault-encrypted overrides file,
+    inline C(!vault) values anywhere in them, anything under C(credentials.secretContents) or
+    C(credentials.extraEnvVars), keys such as C(accessKey), C(secretKey), C(password), C(token) or C(apiKey) (for
+    example in C(configuration.backupStorageLocation[].config)), C(extraEnvVars) entries with secret-like names.
+    Then the task output is hidden (C(no_log)), and in diff mode the values.yaml diff is replaced by a warning that
+    names those keys (never their values) and says why. The registered result keeps everything.
   - Runs entirely on the controller; no module is sent to the target host, so it costs little per cluster.
 author:
   - velero_ops maintainers (@velero-ops)
@@ -34,15 +43,16 @@ attributes:
   check_mode:
     support: full
     details:
-      - Computes and returns the same result; it never changes anything.
+      - Computes and returns the same result and what writing would change; writes nothing.
   diff_mode:
-    support: none
+    support: full
     details:
-      - Nothing is changed; writing the returned texts with M(ansible.builtin.copy) gives the diff.
+      - When writing, the diff of values.yaml and report.md when they change (the SVG's change shows in RV(files)
+        only); for values.yaml with credentials in the overrides, a warning instead (see above).
   idempotent:
     support: full
     details:
-      - The output is deterministic for the same inputs; C(changed) is always V(false).
+      - The output is deterministic for the same inputs; a second run writes nothing and reports no change.
   action:
     support: full
     description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
@@ -57,8 +67,16 @@ options:
     description:
       - Version of the Velero Helm chart release the cluster runs (C(helm list)), C(5.1.0) to C(12.1.0).
       - It must ship the same Velero minor version as O(velero_version); the error names the chart versions that do.
+      - A release newer than the newest known within the newest known major is rendered with the newest known
+        era's rules and schema, with a warning that names the assumption, unless O(chart_strict) is set.
     type: raw
     required: true
+  chart_strict:
+    description:
+      - V(true) refuses a chart release newer than the newest this collection knows instead of rendering it with
+        the newest known era's rules. A chart of an unknown major is refused either way.
+    type: bool
+    default: false
   cluster:
     description:
       - Cluster size, shaped as the O(velero_ops.tuning.sizing#module:cluster) option, validated and converted by
@@ -72,12 +90,18 @@ options:
   policy:
     description: Sizing policy, shaped as the O(velero_ops.tuning.sizing#module:policy) option.
     type: dict
+  observed:
+    description:
+      - What this cluster has already shown (OOMKilled limits, observed peaks), shaped as the
+        O(velero_ops.tuning.sizing#module:observed) option; C(cluster_facts) returns it in this shape.
+    type: dict
   overrides:
     description:
       - The user's own chart values, as a mapping or as the path of a YAML file.
       - A relative path is looked up in the inventory directory of the host, then the playbook directory, then the
         current directory. The file is read through Ansible's loader, so it may be encrypted with Ansible Vault;
-        then RV(sensitive) is V(true) and the task's output is hidden.
+        then, as with inline C(!vault) values or credential keys, RV(sensitive) is V(true) and the task's output
+        is hidden.
     type: raw
   release_name:
     description:
@@ -117,6 +141,59 @@ options:
     description: File name of the SVG the report embeds; an empty string leaves the picture out of the report.
     type: str
     default: api-time.svg
+  namespace:
+    description: Namespace of the release, for the C(helm upgrade -n) command in the values' header and the report.
+    type: str
+    default: velero
+  values_complete:
+    description:
+      - Whether O(overrides) holds every value of the release. The header of RV(values_yaml) and the report then
+        say the values are the complete values of the release, applied alone; otherwise (the default) they say the
+        values are an overlay and show the command that layers them over the user's own values,
+        C(helm upgrade <release> vmware-tanzu/velero -n <namespace> --version <chart> -f <your values> -f <values>).
+    type: bool
+    default: false
+  values_path:
+    description:
+      - Path of the written values file as the C(helm upgrade) command shows it (relative to the current directory
+        when under it). Defaults to O(values_file).
+    type: str
+  output_root:
+    description:
+      - Directory, on the controller, holding one folder per cluster; the files go to
+        C(<output_root>/<cluster_name>) (created if missing).
+      - The cluster name (the inventory host name by default) must be one safe path component (not C(.) or C(..),
+        no C(/), backslash or control characters); otherwise the task fails, naming the host. A per-cluster folder
+        that is a symlink pointing outside O(output_root) is refused, not followed.
+    type: path
+  output_root_name:
+    description: How messages name O(output_root) (for example the playbook variable that sets it).
+    type: str
+    default: output_root
+  output_dir:
+    description:
+      - Directory, on the controller, for this cluster's files (created if missing); takes precedence over
+        O(output_root). Neither set, nothing is written.
+    type: path
+  write_report:
+    description: Also write C(report.md) and the SVG (O(svg_file), unless empty) beside C(values.yaml).
+    type: bool
+    default: true
+  report_link:
+    description:
+      - The link to C(report.md) that the fleet report prints (RV(summary)). Default C(<cluster_name>/report.md)
+        with O(output_root), the full path with O(output_dir).
+    type: str
+  mode:
+    description: Permissions of the written files; values often carry credentials, hence owner-only by default.
+    type: raw
+    default: "0600"
+  backup:
+    description:
+      - Keep a copy of a file before it is replaced, named C(<file>.<pid>.<date>@<time>~) as
+        M(ansible.builtin.copy) names it.
+    type: bool
+    default: false
 notes:
   - Requires the Python package C(jsonschema) on the controller (C(requirements.txt)).
 seealso:
@@ -137,11 +214,14 @@ EXAMPLES = r"""
     overrides: overrides/prod.yaml
   register: rendered
 
-- name: Write the values file
-  ansible.builtin.copy:
-    content: "{{ rendered.values_yaml }}"
-    dest: out/prod/values.yaml
-    mode: "0644"
+- name: Render and write out/prod/values.yaml, report.md and api-time.svg (inventory host prod)
+  velero_ops.tuning.render_values:
+    velero_version: "1.14.0"
+    chart_version: "7.2.2"
+    cluster: {namespaces: 120, objects: 45000, resource_types: 310, nodes: 24}
+    data: {volume_bytes: 763GB}
+    output_root: out
+    backup: true
 
 - name: Keep my own QPS and server resources when they differ from the tuning
   velero_ops.tuning.render_values:
@@ -222,7 +302,24 @@ summary:
   returned: success
   type: dict
 sensitive:
-  description: Whether O(overrides) came from a Vault-encrypted file (the role then writes values.yaml without diff).
+  description:
+    - Whether O(overrides) hold credentials (a Vault-encrypted file, inline C(!vault) values, credential keys); then
+      the task output is hidden and values.yaml gets no diff.
   returned: success
   type: bool
+sensitive_paths:
+  description: Dotted keys of the credentials found in the overrides (never their values).
+  returned: when RV(sensitive) is true
+  type: list
+  elements: str
+  sample: [credentials.secretContents, "configuration.backupStorageLocation[0].config.secretKey"]
+path:
+  description: The directory the files were written to (or would be, in check mode).
+  returned: when writing
+  type: str
+files:
+  description: Each written file's C(path), whether it C(changed), and C(backup_file) when one was kept.
+  returned: when writing
+  type: dict
+  sample: {values.yaml: {path: out/prod/values.yaml, changed: true}}
 """

@@ -25,8 +25,19 @@ description:
     RV(actions_required). On 1.14 Job resources come from server flags only; the module reports the flags and Helm
     values to set and leaves the Deployment alone."
   - "Trigger: C(status.lastMaintenanceTime) is merge-patched to null (default) or C(spec.maintenanceFrequency) is
-    temporarily shortened to C(1m) (O(trigger)). Temporary changes are restored always: after the run, on failure, on
-    a timeout and on SIGTERM/SIGINT/SIGHUP."
+    temporarily shortened to C(1m) (O(trigger)). The same patch records the original value and the time on the
+    object itself, in the annotation C(velero-ops.tuning/restore-last-maintenance-time) or
+    C(velero-ops.tuning/restore-maintenance-frequency). Temporary changes are restored always (and the annotation
+    removed): after the run, on failure, on a timeout and on SIGTERM/SIGINT/SIGHUP; on a signal the final report
+    also goes to O(progress_file)."
+  - "Leftovers: a run that could not restore (killed with SIGKILL, the API down at that moment) leaves the
+    annotation behind. Every later run finds it, puts the original value back when the field still holds the
+    temporary value (else only removes the annotation), and lists it in RV(leftovers); in check mode, or when the
+    repository selection fails, it is only reported."
+  - "Bounded work: every API request, client retry, C(Retry-After) wait, 409 re-read and poll of an attempt ends by
+    the attempt's deadline (O(timeout)); a list whose server repeats a continue token, or never ends, is an error
+    naming the list. Objects the API returns are checked before use: an unexpected type fails the repository with
+    the object's kind, name and field, and the run still restores and reports."
   - "Follow: the Job is found by its C(velero.io/repo-name) label (a SHA3-224 hash of names longer than 63 characters
     on Velero 1.18+), waited for with a bounded O(timeout), and its Job status, pod termination reason, the
     C(status.recentMaintenance) entry (1.16+), message and kopia's index-blob warning in the pod log
@@ -129,6 +140,9 @@ options:
       - Seconds to wait for one maintenance attempt, from the trigger to the end of the Job.
       - Velero's controller looks at repositories every 5 minutes (sooner after a spec change), so allow for that.
       - On a timeout the Job is left running (Velero waits for it) and the remaining repositories are skipped.
+      - Everything the attempt does with the API (requests, retries, C(Retry-After) waits, 409 re-reads) ends by
+        this deadline too. Putting temporary changes back gets its own time afterwards (the smaller of O(timeout)
+        and 60 seconds, at least 10).
     type: float
     default: 3600
   poll_interval:
@@ -195,6 +209,10 @@ options:
       - Progress is also sent to the system log and returned in RV(progress). If the file cannot be written the run
         goes on and a warning says so.
       - The role C(velero_ops.tuning.repo_maintenance) sets a file by default and prints its path before the run.
+      - Created with mode C(0600). A symbolic link is never followed (the module warns and keeps progress in the
+        result only).
+      - When the run is interrupted by a signal, the last line is the final report (what was and was not restored,
+        with the commands); with V(json) it carries C(report) with RV(restored), RV(unrestored) and RV(leftovers).
     type: path
   progress_format:
     description:
@@ -377,7 +395,10 @@ unrestored:
       description: What the module wrote (null or V(1m)).
       type: raw
     command:
-      description: C(kubectl -n <namespace> patch backuprepository <name> --type merge -p '...') that restores it.
+      description:
+        - C(kubectl -n <namespace> patch backuprepository <name> --type merge -p '...') that restores it and removes
+          the restore annotation. The JSON is built with C(json.dumps) and every argument quoted for a POSIX shell,
+          so it is safe to paste whatever value the cluster holds.
       type: str
     error:
       description: Why the restore failed.
@@ -389,8 +410,49 @@ unrestored:
       temporary_value: null
       command: >-
         kubectl -n velero patch backuprepository payments-default-kopia --type merge
-        -p '{"status":{"lastMaintenanceTime":"2024-12-03T07:00:00Z"}}'
+        -p '{"status":{"lastMaintenanceTime":"2024-12-03T07:00:00Z"},"metadata":{"annotations":{"velero-ops.tuning/restore-last-maintenance-time":null}}}'
       error: "PATCH ...: the Kubernetes API ... kept answering 503"
+leftovers:
+  description:
+    - Restore annotations (C(velero-ops.tuning/restore-*)) an earlier, interrupted run left on BackupRepositories,
+      and what this run did about them.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    repository:
+      description: BackupRepository name.
+      type: str
+    field:
+      description: C(status.lastMaintenanceTime) or C(spec.maintenanceFrequency).
+      type: str
+    original:
+      description: The value before the interrupted run, from the annotation.
+      type: raw
+    temporary_value:
+      description: What the interrupted run wrote (null or V(1m)).
+      type: raw
+    since:
+      description: When the interrupted run wrote it.
+      type: str
+    action:
+      description:
+        - V(restored) (the field held the temporary value and got the original back), V(cleared) (the field had
+          changed since, only the annotation was removed), V(reported) (check mode, a failed repository selection,
+          or an annotation the module cannot read; nothing changed) or V(failed) (the restore failed; also in
+          RV(unrestored)).
+      type: str
+    message:
+      description: What happened, in one sentence.
+      type: str
+  sample:
+    - repository: payments-default-kopia
+      field: spec.maintenanceFrequency
+      original: 1h0m0s
+      temporary_value: 1m
+      since: "2024-12-03T08:00:00Z"
+      action: restored
+      message: "spec.maintenanceFrequency was still 1m since 2024-12-03T08:00:00Z: restored to 1h0m0s"
 progress:
   description: Timestamped progress events.
   returned: always
@@ -408,7 +470,10 @@ full_maintenance:
 """
 
 import json
+import os
 import signal
+import time
+import traceback
 import typing as t
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -416,7 +481,9 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube, _kube_errors
 from ansible_collections.velero_ops.tuning.plugins.module_utils import _maintenance
 from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_args import HideKubeconfigSecrets, auth_argspec
+from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_bounds import Deadline
 from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_run import MaintenanceRunner, RunnerError
+from ansible_collections.velero_ops.tuning.plugins.module_utils._velero_server import format_timestamp
 
 try:
     from ansible_collections.velero_ops.tuning.plugins.module_utils._recommend import recommend as _recommend
@@ -497,7 +564,11 @@ class _Module(HideKubeconfigSecrets, AnsibleModule):
 
 class ProgressWriter:
     """Progress to the system log and, when asked, appended to a file (JSON lines or text lines for
-    ``tail -f``). Writing the file never stops maintenance: a failure becomes one warning."""
+    ``tail -f``). Writing the file never stops maintenance: a failure becomes one warning.
+
+    The file is opened without following a symbolic link (``O_NOFOLLOW``) and created ``0600``: a link
+    planted where the progress file goes cannot redirect the writes outside the output directory.
+    """
 
     def __init__(self, module: AnsibleModule, path: str | None, text: bool) -> None:
         self.module = module
@@ -511,40 +582,71 @@ class ProgressWriter:
             self.module.log(f"repo_maintenance: {line}")
         except Exception:  # syslog/journal unavailable: progress still goes to the result and the file
             pass
+        self._append(line if self.text else json.dumps(entry, sort_keys=True))
+
+    def report(self, entry: dict[str, t.Any], report: t.Mapping[str, t.Any]) -> None:
+        """The final word of an interrupted run: Ansible may have closed the module's output by then, so what
+        was and was not restored (with the commands) goes to the progress file too."""
+        self.module.log(f"repo_maintenance: {entry['event']}")
+        if self.text:
+            lines = [f"{entry['time']} -: {entry['event']}"]
+            lines += [f"{entry['time']} {u['repository']}: NOT restored {u['field']}: {u['command']}"
+                      for u in report.get("unrestored") or []]
+            self._append("\n".join(lines))
+        else:
+            final = {key: report.get(key) for key in ("restored", "unrestored", "leftovers")}
+            self._append(json.dumps({**entry, "report": final}, sort_keys=True))
+
+    def _append(self, text: str) -> None:
         if not self.path or self.problem:
             return
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         try:
-            with open(self.path, "a", encoding="utf-8") as handle:
-                handle.write((line if self.text else json.dumps(entry, sort_keys=True)) + "\n")
+            descriptor = os.open(self.path, flags, 0o600)
+            with os.fdopen(descriptor, "a", encoding="utf-8") as handle:
+                handle.write(text + "\n")
                 handle.flush()
         except OSError as exc:
-            self.problem = f"progress_file {self.path}: {exc}; progress is only in the result"
+            reason = exc.strerror or str(exc)
+            if os.path.islink(self.path):
+                reason = "it is a symbolic link, which is not followed"
+            self.problem = f"progress_file {self.path}: {reason}; progress is only in the result"
 
 
 def main() -> t.NoReturn:
     module = _Module(argument_spec=argument_spec(), supports_check_mode=True)
     if not _kube.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=_kube.KUBERNETES_IMPORT_ERROR)
+    # One deadline for the current step (an attempt: timeout). The client sleeps through it, so its retry and
+    # Retry-After waits end at the deadline too.
+    deadline = Deadline(time.time, time.sleep)
     try:
         options = _maintenance.parse_options(module.params)
-        client = _kube.KubeClient(_kube.ConnectionOptions.from_params(module.params))
+        client = _kube.KubeClient(_kube.ConnectionOptions.from_params(module.params), sleep=deadline.sleep)
     except ValueError as exc:  # KubeConfigError is a ValueError too
         module.fail_json(msg=str(exc))
     guard = SignalGuard()
     guard.install()
     progress = ProgressWriter(module, module.params["progress_file"], module.params["progress_format"] == "text")
     runner = MaintenanceRunner(client, options, check_mode=module.check_mode, on_progress=progress,
-                               shield=guard.shield, recommend=_recommend)
+                               shield=guard.shield, recommend=_recommend, deadline=deadline)
     try:
         report = runner.run()
     except MaintenanceInterrupted:
-        _fail(module, f"interrupted by signal {guard.received}; temporary changes restored: "
-                      f"{len(runner.report['restored'])}", runner, progress)
+        message = (f"interrupted by signal {guard.received}; temporary changes restored: "
+                   f"{len(runner.report['restored'])}")
+        if runner.report["unrestored"]:
+            message += "; " + _unrestored_text(runner.report["unrestored"])
+        progress.report({"time": format_timestamp(time.time()), "repository": None, "event": message}, runner.report)
+        module.fail_json(msg=message, **_result(module, runner.report, runner, progress))
     except (RunnerError, _kube_errors.KubeAPIError, ValueError) as exc:
         message = str(exc)
         if isinstance(exc, _kube_errors.KubeForbidden):
             message += " (docs/rbac/repo-maintenance-role.yaml lists every permission the module needs)"
         _fail(module, message, runner, progress)
+    except Exception as exc:  # a defect: the restores already ran on the way out; report them all the same
+        _fail(module, f"repo_maintenance stopped on an unexpected error: {type(exc).__name__}: {exc}", runner,
+              progress, exception=traceback.format_exc())
     finally:
         client.close()
     result = _result(module, report, runner, progress)
@@ -581,10 +683,11 @@ def _result(module: AnsibleModule, report: dict[str, t.Any], runner: Maintenance
     return result
 
 
-def _fail(module: AnsibleModule, message: str, runner: MaintenanceRunner, progress: ProgressWriter) -> t.NoReturn:
+def _fail(module: AnsibleModule, message: str, runner: MaintenanceRunner, progress: ProgressWriter,
+          **extra: t.Any) -> t.NoReturn:
     if runner.report["unrestored"]:
         message += "; " + _unrestored_text(runner.report["unrestored"])
-    module.fail_json(msg=message, **_result(module, runner.report, runner, progress))
+    module.fail_json(msg=message, **extra, **_result(module, runner.report, runner, progress))
 
 
 if __name__ == "__main__":

@@ -56,6 +56,12 @@ options:
         description: Served resource kinds, built-in and CRDs, that Velero lists, 1 to 20000.
         type: int
         required: true
+      largest_resource_type_objects:
+        description:
+          - Objects of the most numerous resource type in backup scope (at most O(cluster.objects)), 0 to 100000000.
+          - The server holds every listed item of one type at once, so this sizes its memory. Unknown means half of
+            O(cluster.objects) for the expected peak and all of them for the limit.
+        type: int
       namespaced_resource_types:
         description:
           - How many of O(cluster.resource_types) are namespaced (at most O(cluster.resource_types)).
@@ -80,7 +86,9 @@ options:
           - Allocatable memory of the smallest node that runs the node-agent, a Kubernetes quantity such as V(64Gi) or
             whole bytes (1Gi to 64Ti).
           - A warning says when the node-agent's memory request, reserved on every node, exceeds 25% of it. Unknown
-            means V(16Gi).
+            means V(16Gi) for that check.
+          - A maintenance Job whose memory limit exceeds it is capped or fails as O(policy.node_memory_policy) says;
+            unknown means the Jobs are not checked against the nodes (an assumption says so).
         type: raw
       pods:
         description: Pods in backup scope, 0 to 10000000. Unknown means one pod per eight API objects.
@@ -182,6 +190,45 @@ options:
           - The API server's concurrency limit, C(--max-requests-inflight) + C(--max-mutating-requests-inflight).
             Default V(600), kube-apiserver's 400 + 200. Managed control planes may differ.
         type: int
+      node_memory_policy:
+        description:
+          - What to do when a maintenance Job's memory limit exceeds O(cluster.node_memory), so that no node could
+            hold it. V(cap) (default) caps the limit at the node's allocatable memory and warns (the Job may be
+            OOMKilled); V(fail) fails the task. Either way a warning names the fixes (a node pool for maintenance via
+            the maintenance ConfigMap's C(loadAffinity), fewer contents per repository, more frequent maintenance).
+        type: str
+        choices: [cap, fail]
+  observed:
+    description:
+      - What this cluster has already shown; C(cluster_facts) returns RV(velero_ops.tuning.cluster_facts#module:observed)
+        in this shape. Every key is optional; V(null) means not observed.
+      - A recommendation is never at or below a limit that was OOMKilled (at least 1.5 times it, the maintenance
+        ladder's step) and never below an observed peak times 2 (a sampled use is not the peak; GOGC=100 headroom).
+        RV(recommendation.explanations) name the observation that raised a value.
+    type: dict
+    suboptions:
+      maintenance_oom_limit:
+        description: Highest memory limit at which a maintenance Job pod was OOMKilled, a quantity such as V(512Mi).
+        type: raw
+      server_oom_limit:
+        description: Highest memory limit at which the velero server container was OOMKilled.
+        type: raw
+      node_agent_oom_limit:
+        description: Highest memory limit at which a node-agent container was OOMKilled.
+        type: raw
+      server_peak_memory:
+        description: Highest memory use of the velero server seen, for example from the metrics API.
+        type: raw
+      maintenance_peak_memory:
+        description: Highest memory use of a maintenance Job pod seen.
+        type: raw
+      maintenance_failures:
+        description: Failed maintenance runs in the BackupRepositories' C(status.recentMaintenance).
+        type: int
+      evidence:
+        description: Where each figure came from; echoed in explanations and the report, not used in arithmetic.
+        type: list
+        elements: str
 notes:
   - The model is documented, with the source of every constant, in C(docs/sizing-model.md) in the collection.
   - The same computation is available to other plugins as C(recommend()) in C(plugins/module_utils/_recommend.py).
@@ -296,7 +343,7 @@ recommendation:
               C(memoryLimit) (V(0) means unbounded); C(ephemeralStorageRequest) and C(ephemeralStorageLimit) from
               Velero 1.18.1.
           type: dict
-          sample: {"cpuRequest": "1", "cpuLimit": "2", "memoryRequest": "4608Mi", "memoryLimit": "8Gi"}
+          sample: {"cpuRequest": "1", "cpuLimit": "2", "memoryRequest": "4608Mi", "memoryLimit": "6656Mi"}
         keep_latest_jobs:
           description: Finished maintenance Jobs to keep per repository.
           type: int
@@ -381,12 +428,31 @@ recommendation:
         maintenance_peak_memory:
           description: The same, readable.
           type: str
-          sample: 7.8Gi
+          sample: 4.2Gi
+        maintenance_peak_memory_range:
+          description:
+            - Low, expected and high modeled peak of the largest repository's maintenance, in bytes. The maintenance
+              memory limits are set at the high end; the explanation names the assumed inputs that widened it.
+          type: dict
+          sample: {"low": 3411343766, "expected": 4548458354, "high": 6822687531}
+        server_peak_memory_range:
+          description:
+            - Low, expected and high modeled peak of the velero server during a backup (with repository connections
+              on Velero 1.14-1.17, maintenance inside the server on 1.12 and 1.13), in bytes. The server limit is at
+              the high end.
+          type: dict
+          sample: {"low": 174391296, "expected": 1400878080, "high": 1987874816}
         api_time_curve:
           description: Modeled API time of a whole-cluster backup over a range of QPS, for a chart.
           type: list
           elements: dict
           sample: [{"qps": 100.0, "burst": 100, "seconds": 43.48}, {"qps": 200.0, "burst": 300, "seconds": 35.75}]
+    observed:
+      description:
+        - The O(observed) input as the model used it, sizes in bytes, unobserved keys left out; reports show it next
+          to the recommended values.
+      type: dict
+      sample: {"maintenance_oom_limit": 536870912, "evidence": ["pod velero/repo-maintain-1 OOMKilled, limit 512Mi"]}
 """
 
 from ansible.module_utils import basic

@@ -15,7 +15,11 @@ client against it exactly as against a cluster. What it serves:
   ``metadata.resourceVersion`` gives 409), delete with ownerReference cascade, pod logs;
 - bearer-token auth (401), ``forbid`` (403 with a Status body naming the permission) and
   ``inject`` (any status, ``Retry-After`` headers, delays, dropped connections);
-- ``add_synthetic`` objects generated on the fly, so 300,000 objects cost a few dict entries.
+- ``add_synthetic`` objects generated on the fly, so 300,000 objects cost a few dict entries;
+- hostile and broken behaviours: ``repeat_continue`` (a list that hands back the continue token it was
+  given, forever), ``break_type`` (every list of a type answers 500, as a CRD whose conversion webhook is
+  down), ``put_raw`` (objects with wrong JSON types, stored as given), ``serve_metrics`` (metrics.k8s.io
+  PodMetrics, optional like metrics-server).
 
 Every request is recorded in ``server.requests``.
 """
@@ -65,6 +69,10 @@ class RecordedRequest:
     headers: dict[str, str]
     status: int
     body: t.Any = None
+    # Every value of a header sent more than once (Impersonate-Group), lower-case names.
+    header_lists: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    # The request line's target as sent: absolute-form (http://host/...) when the client went through a proxy.
+    target: str = ""
 
     @property
     def accept(self) -> str:
@@ -159,6 +167,11 @@ def _parse_accept(header: str) -> list[dict[str, str]]:
     return ranges
 
 
+def _sort_name(obj: t.Any) -> str:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    return str(meta.get("name", "")) if isinstance(meta, dict) else ""
+
+
 def _selector_matches(selector: str, labels: t.Mapping[str, str]) -> bool:
     for requirement in [r.strip() for r in selector.split(",") if r.strip()]:
         if "!=" in requirement:
@@ -186,6 +199,8 @@ class KubeAPITestServer:
         self.remaining_item_count = remaining_item_count
         self.git_version = git_version
         self.tokens: set[str] = {DEFAULT_TOKEN}
+        # HTTP basic authentication: user -> password (none accepted unless a test adds one).
+        self.basic_users: dict[str, str] = {}
         self.requests: list[RecordedRequest] = []
         self.callback_errors: list[str] = []
         self._lock = threading.RLock()
@@ -195,6 +210,7 @@ class KubeAPITestServer:
         self._synthetic: dict[tuple[str, str], dict[str, tuple[int, dict | None]]] = {}
         self._logs: dict[tuple[str, str, str | None], str] = {}
         self._faults: list[_Fault] = []
+        self._repeat_continue: list[re.Pattern] = []
         self._denies: list[_Deny] = []
         self._callbacks: list[WriteCallback] = []
         self._rv = 1
@@ -373,10 +389,74 @@ class KubeAPITestServer:
             self._faults.append(_Fault(method.upper(), re.compile(path_regex), status, times,
                                        dict(headers or {}), body, delay, apply))
 
+    def slow(self, method: str, path_regex: str, seconds: float, *, times: int | None = None) -> None:
+        """Wait ``seconds`` before handling the next ``times`` matching requests (``None`` = all), then answer
+        them normally from the state at that moment: a loaded API server, for ordering races."""
+        with self._lock:
+            self._faults.append(_Fault(method.upper(), re.compile(path_regex), -1, times, {}, None, seconds))
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
             self._denies.clear()
+            self._repeat_continue.clear()
+
+    # -- hostile and broken API servers -------------------------------------------------------------
+
+    REPEATED_CONTINUE = "hostile-repeated-continue-token"
+
+    def repeat_continue(self, path_regex: str) -> None:
+        """Lists whose path matches never end: every page carries ``metadata.continue`` and a request with that
+        token gets the first page again with the same token.
+
+        kube-apiserver encodes the next key into every continue token (``storage/etcd3`` ``encodeContinue``), so
+        a real server never repeats one; a broken aggregated API server or proxy can. This copies what issue 13
+        observed: the same token, answered with the same page, 5,280 times.
+        """
+        with self._lock:
+            self._repeat_continue.append(re.compile(path_regex))
+
+    def _repeats(self, path: str) -> bool:
+        with self._lock:
+            return any(pattern.search(path) for pattern in self._repeat_continue)
+
+    def break_type(self, group: str, plural: str, status: int = 500) -> None:
+        """Every list and get of ``group``/``plural`` answers ``status``, as a CRD whose conversion webhook is
+        down: kube-apiserver (apiextensions ``webhook_converter.go``) answers 500 InternalError "conversion
+        webhook for <gvk> failed: ...", and retrying does not help."""
+        with self._lock:
+            versions = sorted((self._types.get((group, plural)) or {}).values(), key=lambda r: r.version)
+        if not versions:
+            raise KeyError(f"{plural}.{group} is not registered")
+        rtype = versions[0]
+        base = f"/apis/{group}/[^/]+" if group else "/api/v1"
+        message = (f"Internal error occurred: conversion webhook for {rtype.api_version}, Kind={rtype.kind} failed: "
+                   f'Post "https://webhook.{plural}.svc:443/convert?timeout=30s": dial tcp 10.96.0.42:443: connect: '
+                   f"connection refused")
+        self.inject("GET", f"^{base}(/namespaces/[^/]+)?/{re.escape(plural)}(/[^/]+)?$", status, times=None,
+                    body=status_body(status, message, "InternalError" if status == 500 else None))
+
+    def put_raw(self, api_version: str, kind: str, namespace: str | None, name: str, obj: t.Any) -> None:
+        """Store ``obj`` exactly as given (wrong JSON types included) so lists return it unchanged."""
+        rtype = self._type_for(api_version, kind)
+        with self._lock:
+            self._objects[rtype.key][self._store_key(rtype, namespace, name)] = copy.deepcopy(obj)
+
+    def serve_metrics(self) -> None:
+        """Serve ``metrics.k8s.io/v1beta1`` PodMetrics and NodeMetrics (get and list only, as metrics-server
+        registers them); fill them with ``set_pod_metrics``."""
+        self.register_resource("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", True, ("get", "list"),
+                               singular="podmetrics")
+        self.register_resource("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", False, ("get", "list"),
+                               singular="nodemetrics")
+
+    def set_pod_metrics(self, namespace: str, pod: str, memory: t.Mapping[str, str]) -> None:
+        """metrics-server's answer for one pod: per container ``usage.memory`` (its working set)."""
+        self.put({"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
+                  "metadata": {"name": pod, "namespace": namespace}, "timestamp": CREATION_TIMESTAMP,
+                  "window": "15.012s",
+                  "containers": [{"name": name, "usage": {"cpu": "12m", "memory": value}}
+                                 for name, value in memory.items()]})
 
     def clear_requests(self) -> None:
         with self._lock:
@@ -615,7 +695,7 @@ class KubeAPITestServer:
         names = set(by_ns) | {ns for ns in synthetic if namespace is None or ns == namespace}
         segments = []
         for ns in sorted(names):
-            objects = sorted(by_ns.get(ns, []), key=lambda o: o["metadata"]["name"])
+            objects = sorted(by_ns.get(ns, []), key=_sort_name)
             count, template = synthetic.get(ns, (0, None))
             segments.append((ns, objects, count, template))
         return segments
@@ -673,7 +753,7 @@ class KubeAPITestServer:
                 matched = []
                 everything = self._slice(rtype, segments, 0, None)[0]
                 for obj in everything:
-                    meta = obj.get("metadata") or {}
+                    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
                     if label_selector and not _selector_matches(label_selector, meta.get("labels") or {}):
                         continue
                     if any((str(meta.get(key.split(".", 1)[1], "")) == value) == negate
@@ -860,7 +940,13 @@ class _Handler(BaseHTTPRequestHandler):
                 body = raw_body.decode("utf-8", errors="replace")
         # Recorded before the answer is written, so a client never sees an answer whose request is
         # not yet in ``server.requests``.
-        self._pending: RecordedRequest | None = RecordedRequest(method, path, query, headers, 0, body)
+        lists: dict[str, list[str]] = {}
+        for key in {k.lower() for k in self.headers.keys()}:
+            values = self.headers.get_all(key) or []
+            if len(values) > 1:
+                lists[key] = list(values)
+        self._pending: RecordedRequest | None = RecordedRequest(method, path, query, headers, 0, body, lists,
+                                                                self.path)
         try:
             self._handle(method, path, query, headers, body)
         finally:
@@ -893,9 +979,16 @@ class _Handler(BaseHTTPRequestHandler):
         api = self.api
         auth = headers.get("authorization", "")
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-        if token not in api.tokens:
+        authorized = token in api.tokens
+        if auth.lower().startswith("basic "):
+            user, _colon, password = base64.b64decode(auth[6:].strip()).decode("utf-8", "replace").partition(":")
+            authorized = bool(user) and api.basic_users.get(user) == password
+        if not authorized:
             return self._send(401, status_body(401, "Unauthorized"))
         fault = api._take_fault(method, path)
+        if fault is not None and fault.status == -1:  # slow(): late, then a normal answer
+            time.sleep(fault.delay)
+            fault = None
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
@@ -1035,8 +1128,13 @@ class _Handler(BaseHTTPRequestHandler):
             if rtype.namespaced is False and namespace:
                 raise _StopRequest(404, status_body(404, "the server could not find the requested resource"))
             metadata_only = self._wants_metadata(accept, "PartialObjectMetadataList")
+            hostile = api._repeats(self.path.split("?", 1)[0])
+            if hostile and query.get("continue") == api.REPEATED_CONTINUE:
+                query = {k: v for k, v in query.items() if k != "continue"}  # the first page, again
             with api._lock:
                 document = api.list_objects(rtype, namespace, query)
+            if hostile:
+                document["metadata"]["continue"] = api.REPEATED_CONTINUE
             if metadata_only:
                 document = {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
                             "metadata": document["metadata"],

@@ -223,17 +223,49 @@ class VeleroSim:
             self.scenarios[name] = scenario
         return name
 
-    def break_repository_patches_after_first_job(self, name: str, wait: float = 20.0) -> threading.Thread:
+    def after_first_job(self, action: t.Callable[[], t.Any], wait: float = 300.0) -> threading.Thread:
+        """A thread (not started) that waits until this simulator created a Job, then runs ``action``; if no Job
+        appears before the simulator stops (or ``wait`` seconds), ``action`` never runs - never too early, however
+        slowly a loaded machine starts ansible-playbook."""
+
+        def waiter() -> None:
+            deadline = time.time() + wait
+            while not self.jobs:
+                if time.time() >= deadline or self._stop.is_set():
+                    return
+                time.sleep(0.01)
+            action()
+
+        return threading.Thread(target=waiter, daemon=True)
+
+    def break_repository_patches_after_first_job(self, name: str, wait: float = 300.0) -> threading.Thread:
         """A thread (not started) that waits until this simulator created a Job, then makes every PATCH of the
         BackupRepository answer 503: whatever the module tries to restore afterwards cannot be written."""
+        return self.after_first_job(lambda: self.server.inject(
+            "PATCH", f"/backuprepositories/{name}$", 503, times=None, headers={"Retry-After": "0"}), wait)
 
-        def breaker() -> None:
-            deadline = time.time() + wait
-            while not self.jobs and time.time() < deadline:
-                time.sleep(0.01)
-            self.server.inject("PATCH", f"/backuprepositories/{name}$", 503, times=None, headers={"Retry-After": "0"})
+    def endless_job_lists(self, name: str, *, same_token: bool = True) -> None:
+        """From the moment repository ``name`` is made due (its trigger field holds the temporary value), every
+        list of Jobs over HTTP answers an empty page with a continue token: the same one again
+        (``same_token``), or a new one each time - a broken API server or aggregation layer whose pagination
+        never ends. The simulator's own reads are not affected (it does not list Jobs over HTTP)."""
+        server = self.server
+        original = server.list_objects
+        state = {"triggered": False, "pages": 0}
 
-        return threading.Thread(target=breaker, daemon=True)
+        def list_objects(rtype: ResourceType, namespace: str | None, query: dict[str, str]) -> dict:
+            if rtype.plural == "jobs" and not state["triggered"]:
+                repo = self._get(VELERO_V1, "BackupRepository", name) or {}
+                status, spec = repo.get("status") or {}, repo.get("spec") or {}
+                state["triggered"] = status.get("lastMaintenanceTime") is None or spec.get("maintenanceFrequency") == "1m"
+            if rtype.plural != "jobs" or not state["triggered"]:
+                return original(rtype, namespace, query)
+            state["pages"] += 1
+            token = "c2FtZQ==" if same_token else f"page-{state['pages']}"
+            return {"kind": "JobList", "apiVersion": "batch/v1", "metadata": {"continue": token, "resourceVersion": "1"},
+                    "items": []}
+
+        server.list_objects = list_objects  # type: ignore[method-assign]
 
     def repository(self, name: str) -> dict[str, t.Any]:
         found = self._get(VELERO_V1, "BackupRepository", name)
@@ -361,6 +393,34 @@ class VeleroSim:
                         break
         return resources
 
+    def _job_config(self, repo: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+        """priorityClassName and affinity Velero puts on the Job from the maintenance ConfigMap (getJobConfig):
+        loadAffinity from the repository's key, else global (1.15+; 1.18 uses only the first entry, PR #9494);
+        priorityClassName only from global (1.17+). Affinity as kube.ToSystemAffinity builds it."""
+        name = self._configmap_name()
+        cm = self.server.get("v1", "ConfigMap", self.namespace, name) if name and self.minor >= 15 else None
+        data = (cm or {}).get("data") or {}
+        spec = repo["spec"]
+        key = f"{spec['volumeNamespace']}-{spec['backupStorageLocation']}-{spec['repositoryType']}"
+        own = json.loads(data[key]) if key in data else {}
+        global_entry = json.loads(data["global"]) if "global" in data else {}
+        result: dict[str, t.Any] = {}
+        affinities = own.get("loadAffinity") or global_entry.get("loadAffinity") or []
+        if affinities:
+            chosen = affinities[:1] if self.minor >= 18 else affinities
+            requirements = []
+            for affinity in chosen:
+                selector = affinity.get("nodeSelector") or {}
+                requirements += [{"key": k, "operator": "In", "values": [v]}
+                                 for k, v in (selector.get("matchLabels") or {}).items()]
+                requirements += [dict(expression) for expression in selector.get("matchExpressions") or []]
+            if requirements:
+                result["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": requirements}]}}}
+        if self.minor >= 17 and global_entry.get("priorityClassName"):
+            result["priorityClassName"] = global_entry["priorityClassName"]
+        return result
+
     def _label(self, name: str) -> str:
         if len(name) > 63 and self.minor >= 18:
             return hashlib.sha3_224(name.encode()).hexdigest()
@@ -398,7 +458,8 @@ class VeleroSim:
         job = self.server.create_object(self._rtype("batch/v1", "Job"), self.namespace, {
             "metadata": {"name": job_name, "namespace": self.namespace, "labels": {REPO_NAME_LABEL: label}},
             "spec": {"backoffLimit": 0, "template": {"metadata": {"labels": {REPO_NAME_LABEL: label}},
-                                                     "spec": {"restartPolicy": "Never", "containers": [container]}}},
+                                                     "spec": {"restartPolicy": "Never", "containers": [container],
+                                                              **self._job_config(repo)}}},
             "status": {"active": 1, "startTime": _now_text(now)},
         })
         self.server.create_object(self._rtype("v1", "Pod"), self.namespace, {
@@ -511,3 +572,58 @@ class VeleroSim:
             self._patch_repo(name, {"status": {"message": message}})
         repo = self.repository(name)
         self._blocked[name] = (repo["metadata"].get("resourceVersion"), self._configmap_rv(), time.time())
+
+    # ------------------------------------------------------------------------------------- history
+
+    def add_kept_oom_job(self, repository: str, *, memory_limit: str, memory_request: str = "0",
+                         finished_ago: float = 3600.0) -> str:
+        """A maintenance Job of ``repository`` that Velero ran ``finished_ago`` seconds ago and kept
+        (``keepLatestMaintenanceJobs``): its pod OOMKilled at ``memory_limit``, and the failure recorded in the
+        repository status, as this simulator's own Jobs end. Returns the Job name."""
+        started = time.time() - finished_ago - 60
+        finished = started + 60
+        job_name = f"{repository}-maintain-job-{int(started * 1000)}"
+        if len(job_name) > 63:
+            job_name = f"repo-maintain-job-{int(started * 1000)}"
+        label = self._label(repository)
+        limits = {"memory": memory_limit}
+        requests = {"memory": memory_request} if memory_request not in ("", "0") else {}
+        container = {"name": "velero-repo-maintenance-container", "image": f"velero/velero:v{self.version}",
+                     "command": ["/velero"], "args": ["repo-maintenance", "--log-level=info", "--log-format=text"],
+                     "resources": {"limits": limits, "requests": requests}}
+        job = self.server.put({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": job_name, "namespace": self.namespace, "labels": {REPO_NAME_LABEL: label},
+                         "creationTimestamp": _now_text(started)},
+            "spec": {"backoffLimit": 0, "template": {"metadata": {"labels": {REPO_NAME_LABEL: label}},
+                                                     "spec": {"restartPolicy": "Never", "containers": [container]}}},
+            "status": {"failed": 1, "startTime": _now_text(started),
+                       "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]},
+        })
+        pod_name = f"{job_name}-pod"
+        self.server.put({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod_name, "namespace": self.namespace, "creationTimestamp": _now_text(started),
+                         "labels": {"job-name": job_name, "batch.kubernetes.io/job-name": job_name,
+                                    REPO_NAME_LABEL: label},
+                         "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": job_name,
+                                              "uid": job["metadata"]["uid"], "controller": True}]},
+            "spec": {"restartPolicy": "Never", "containers": [container]},
+            "status": {"phase": "Failed", "containerStatuses": [{
+                "name": container["name"], "ready": False, "restartCount": 0, "image": container["image"],
+                "imageID": f"docker.io/{container['image']}",
+                "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": _now_text(started),
+                                         "finishedAt": _now_text(finished)}}}]},
+        })
+        record = JobRecord(job_name, repository, memory_limit, "oom_killed", started, finished,
+                           Scenario(oom_below=_memory_bytes(memory_limit) + 1), memory_request)
+        self.server.set_pod_log(self.namespace, pod_name, self._log(record, oom=True))
+        message = (OOM_FAILURE_MESSAGE if self.minor >= 16 else
+                   f"error to wait for maintenance job complete: maintenance job {self.namespace}/{job_name} failed")
+        if self.minor >= 16:
+            entry = {"result": "Failed", "startTimestamp": _now_text(started), "completeTimestamp": _now_text(finished),
+                     "message": message}
+            self._patch_repo(repository, {"status": {"recentMaintenance": self._history(repository, entry)}})
+        else:
+            self._patch_repo(repository, {"status": {"message": message}})
+        return job_name

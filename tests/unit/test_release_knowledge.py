@@ -166,3 +166,69 @@ def test_documentation_check_finds_stale_ranges():
     assert _range_is_current(*_stated_ranges(f"C(1.{FIRST}.0) to C(1.{NEWEST}.x)")[0])
     assert not _range_is_current(*_stated_ranges(f"C({_FIRST_CHART}) to C(11.4.0)")[0])
     assert _range_is_current(*_stated_ranges(f"chart {_FIRST_CHART_MAJOR}.x–{eras.ERAS[-1].last.split('.')[0]}.x")[0])
+
+
+# --- maintenance ConfigMap fields each release reads (JobConfigs at each tag) ------------------------------------
+
+@pytest.mark.parametrize(("version", "global_fields", "repository_fields", "ephemeral", "first_affinity_only"), [
+    ("1.14.1", (), (), False, False),
+    ("1.15.0", ("podResources", "loadAffinity"), ("podResources", "loadAffinity"), False, False),
+    ("1.16.2", ("podResources", "loadAffinity"), ("podResources", "loadAffinity"), False, False),
+    ("1.17.0", ("podResources", "loadAffinity", "keepLatestMaintenanceJobs", "priorityClassName"),
+     ("podResources", "loadAffinity", "keepLatestMaintenanceJobs"), False, False),
+    ("1.18.0", ("podResources", "loadAffinity", "keepLatestMaintenanceJobs", "priorityClassName", "podLabels",
+                "podAnnotations"), ("podResources", "loadAffinity", "keepLatestMaintenanceJobs"), False, True),
+    ("1.18.1", ("podResources", "loadAffinity", "keepLatestMaintenanceJobs", "priorityClassName", "podLabels",
+                "podAnnotations"), ("podResources", "loadAffinity", "keepLatestMaintenanceJobs"), True, True),
+])
+def test_maintenance_config_fields_by_version(version, global_fields, repository_fields, ephemeral,
+                                              first_affinity_only):
+    rel = releases.release(version)
+    assert rel.maintenance_config_fields("global") == global_fields
+    assert rel.maintenance_config_fields("repository") == repository_fields
+    assert ("ephemeralStorageRequest" in rel.maintenance_pod_resource_fields()) is ephemeral
+    assert rel.load_affinity_first_only is first_affinity_only
+
+
+def test_generator_knows_every_maintenance_field():
+    assert [name for name, _minor, _global in releases.MAINTENANCE_CONFIG_FIELDS] == list(
+        schema_gen.MAINTENANCE_FIELD_SCHEMAS)
+
+
+def test_chart_advice_ranges_come_from_the_era_table():
+    assert eras.describe_chart_ranges(lambda era: era.velero_minor == 14 and era.maintenance == "chart-keys") \
+        == "7.1.4 to 7.2.2"
+    assert eras.describe_chart_ranges(lambda era: era.velero_minor == 14 and era.maintenance == "server-flags") \
+        == "7.0.0 to 7.1.3"
+    assert eras.describe_chart_ranges(lambda era: era.maintenance == "config-data") == "10.1.0 and later"
+    assert eras.describe_chart_ranges(lambda era: era.deployment_named_velero) == "11.0.0 and later"
+    assert eras.describe_chart_ranges(lambda era: False) == ""
+
+
+def test_per_namespace_listing_advice_comes_from_the_table():
+    for version in releases.known_versions():
+        rel = releases.release(version)
+        if not rel.per_namespace_listing:
+            continue
+        advice = releases.per_namespace_listing_advice(rel)
+        across = releases.known_patches_where(rel.version[1], "per_namespace_listing", False)
+        later = [v for v in across if releases.parse_version(v) > rel.version]
+        assert (f"Velero {later[0]} lists each kind once across namespaces again" in advice) if later else \
+            all(v in advice for v in across), (version, advice)
+
+
+def test_repo_maintenance_chart_advice_comes_from_the_era_table():
+    from ansible_collections.velero_ops.tuning.plugins.module_utils import _maintenance as m
+    from ansible_collections.velero_ops.tuning.plugins.module_utils import _values_schema as values_schema
+
+    assert m.server_flags_chart_advice(releases.release("1.14.1")) == (
+        "Helm chart 7.1.4 to 7.2.2: the keys below; chart 7.0.0 to 7.1.3: configuration.extraArgs")
+    first_config_data = next(era for era in eras.ERAS if era.maintenance == "config-data")
+    assert m.configmap_chart_advice() == f"Helm chart {first_config_data.first} and later"
+    problem = m.deployment_name_problem("prod-velero", releases.release("1.16.2"))
+    assert "Helm charts 5.1.0 to 10.1.3 name the Deployment" in problem and "chart 11.0.0 and later" in problem
+    # The keys the advice names exist in every chart-keys era's strict schema.
+    for era in eras.ERAS:
+        if era.maintenance == "chart-keys":
+            paths = values_schema.known_paths(values_schema.load_schema(era))
+            assert set(m.HELM_KEY_FOR_FIELD.values()) <= set(paths), era.id

@@ -25,7 +25,9 @@ pytestmark = pytest.mark.slow
 GiB = 2**30
 ROLE = yaml.safe_load((Path(__file__).resolve().parents[3] / "docs/rbac/cluster-facts-clusterrole.yaml").read_text())
 # Lists that must carry whole objects (status or spec is needed); every other list is metadata-only.
+# Nodes whole: allocatable memory (observed node size) is not in the metadata.
 FULL_OBJECT_LISTS = ("/api/v1/namespaces", "/api/v1/persistentvolumeclaims", "/apis/apps/v1/namespaces/velero/",
+                     "/api/v1/nodes",
                      "/api/v1/namespaces/velero/configmaps", "/apis/velero.io/")
 
 
@@ -55,6 +57,7 @@ def test_whole_cluster_scope_and_check_mode(kube_server: KubeAPITestServer, kube
         "resource_types": len(vc.WHOLE_CLUSTER_TYPES), "namespaced_resource_types": len(vc.WHOLE_CLUSTER_TYPES) - 3,
         "api_groups": 6, "aggregated_discovery": True, "nodes": 3,
         "pods": 77,  # 73 + 4 in the Terminating namespace (a cluster-wide list sees them)
+        "largest_resource_type_objects": 77,  # pods are the most numerous type here
         "volumes": 4,
     }
     skipped = {s["resource"]: s["reason"] for s in whole["scope"]["skipped_resources"]}
@@ -161,11 +164,15 @@ def test_api_faults_fail_cleanly(kube_server, kubeconfig_path, module_runner, tm
         {"host": f"http://127.0.0.1:{_free_port()}", "api_key": "not-a-real-token", "max_retries": 1},
         {"kubeconfig": str(wrong_token)},
     )
-    for result in (unavailable, unreachable, unauthorized):
+    for result in (unreachable, unauthorized):
         assert result["failed"] is True
         _no_traceback(result)
-    assert "GET /api/v1/pods" in unavailable["msg"] and "kept answering 503" in unavailable["msg"]
-    assert "3 attempt(s)" in unavailable["msg"]
+    # One type that keeps answering 503 is one broken type (issue 13 item 8): partial, not a failure.
+    assert not unavailable.get("failed"), unavailable.get("msg")
+    assert unavailable["partial"] is True and "cluster.pods" in unavailable["lower_bounds"]
+    [error] = [e for e in unavailable["errors"] if e.get("resource") == "pods" and "all namespaces" in e["what"]]
+    assert error["status"] == 503 and "GET /api/v1/pods" in error["message"]
+    assert "kept answering 503" in error["message"] and "3 attempt(s)" in error["message"]
     assert len(kube_server.requests_matching("GET", r"^/api/v1/pods$")) == 3
     assert "unreachable after 2 attempt(s)" in unreachable["msg"] and "refused" in unreachable["msg"]
     assert "401" in unauthorized["msg"]

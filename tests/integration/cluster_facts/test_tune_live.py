@@ -68,3 +68,49 @@ def test_tune_live_facts_unreachable_cluster_fails_that_host_only(kube_server, k
     fleet = (out / "fleet-report.md").read_text()
     assert "unreachable" in fleet or "127.0.0.1:9" in fleet, fleet
     assert "Traceback" not in run.stdout + run.stderr
+
+
+def _maintenance_memory_limits(values: dict) -> list[int]:
+    """Every maintenance Job memory limit the rendered values set, in bytes."""
+    from ansible_collections.velero_ops.tuning.plugins.module_utils._quantity import parse_memory
+
+    found: list[int] = []
+
+    def walk(node, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, path)
+        elif isinstance(node, str) and node.strip().startswith("{"):
+            walk(yaml.safe_load(node), path)  # ConfigMap data holds JSON text
+        elif "aintenance" in path and (path.endswith(".memoryLimit") or path.endswith(".limits.memory")) and node:
+            found.append(parse_memory(node, path))
+
+    walk(values, "")
+    return found
+
+
+def test_tune_live_facts_feed_observed_ooms_into_the_sizing(kube_server, kubeconfig_path, tmp_path):
+    """A maintenance Job OOMKilled at 6Gi in this cluster: the rendered limit is above it, whatever the model says."""
+    vc.populate(kube_server, velero_version="1.16.0")
+    job = "shop-default-kopia-maintain-job-1733000000000"
+    kube_server.put({"apiVersion": "v1", "kind": "Pod",
+                     "metadata": {"name": f"{job}-abcde", "namespace": "velero",
+                                  "labels": {"velero.io/repo-name": "shop-default-kopia", "job-name": job}},
+                     "spec": {"containers": [{"name": "velero-repo-maintenance-container", "command": ["/velero"],
+                                              "args": ["repo-maintenance"],
+                                              "resources": {"limits": {"memory": "6Gi"}}}]},
+                     "status": {"phase": "Failed", "containerStatuses": [{
+                         "name": "velero-repo-maintenance-container", "restartCount": 0,
+                         "state": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}]}})
+    out = tmp_path / "out"
+    inventory = _inventory(tmp_path, {"live": {"velero_live_facts": True, "velero_kubeconfig": str(kubeconfig_path),
+                                               "velero_chart_version": "10.1.3"}})
+    run = run_playbook(TUNE, inventory, extra_vars={"tune_output_dir": str(out)},
+                       env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"})
+    assert run.returncode == 0, f"{run.stdout[-4000:]}\n{run.stderr[-3000:]}"
+    limits = _maintenance_memory_limits(yaml.safe_load((out / "live" / "values.yaml").read_text()))
+    assert limits and min(limits) > 6 * 2**30, limits
+    assert "6Gi" in (out / "live" / "report.md").read_text()  # observed shown next to recommended

@@ -61,8 +61,13 @@ def test_success(make_sim, run_module, kube_server, rbac_allows) -> None:
     assert [job.memory_limit for job in sim.jobs] == ["4Gi"]
     # The Job was found by Velero's label, and the status patch was the only change to the repository.
     assert any(r.query.get("labelSelector") == f"velero.io/repo-name={name}" for r in kube_server.requests)
-    [patch] = writes(kube_server, VELERO_PATH)
-    assert patch.body["status"] == {"lastMaintenanceTime": None}
+    # The trigger (with its restore mark) and, after the success, the mark removed: nothing else changed.
+    trigger, unmark = writes(kube_server, VELERO_PATH)
+    assert trigger.body["status"] == {"lastMaintenanceTime": None}
+    assert list(trigger.body["metadata"]["annotations"]) == ["velero-ops.tuning/restore-last-maintenance-time"]
+    assert set(unmark.body) == {"metadata"}
+    assert unmark.body["metadata"]["annotations"] == {"velero-ops.tuning/restore-last-maintenance-time": None}
+    assert not sim.repository(name)["metadata"].get("annotations")
     assert result["restored"] == []  # success: Velero wrote a new lastMaintenanceTime, nothing to put back
     assert [line.split(";")[0] for line in result["summary"]] == [f"{name}: succeeded"]
     events = [p["event"] for p in result["progress"]]
@@ -208,7 +213,7 @@ def test_conflict_is_retried_with_a_fresh_read(make_sim, run_module, kube_server
     [item] = result["results"]
     assert item["outcome"] == "succeeded"
     patches = [r for r in kube_server.requests if r.method == "PATCH" and r.path.endswith(f"/backuprepositories/{name}")]
-    assert [r.status for r in patches] == [409, 200]
+    assert [r.status for r in patches] == [409, 200, 200]  # conflict, trigger, restore mark removed after success
     gets_between = [r for r in kube_server.requests if r.method == "GET" and r.path.endswith(f"/backuprepositories/{name}")]
     assert len(gets_between) >= 2
     assert any("409" in p["event"] for p in result["progress"])
@@ -225,6 +230,9 @@ def test_velero_1_14_reports_flags_instead_of_changing_the_deployment(make_sim, 
     [action] = result["actions_required"]
     assert "--maintenance-job-mem-limit=4Gi" in action["server_flags"]
     assert action["helm_values"]["configuration.repositoryMaintenanceJob.limits.memory"] == "4Gi"
+    # Which charts take the keys and which need extraArgs comes from the era table (7.1.2/7.1.3 break on requests).
+    assert "Helm chart 7.1.4 to 7.2.2: the keys below; chart 7.0.0 to 7.1.3: configuration.extraArgs" in \
+        action["summary"]
     [item] = result["results"]
     assert item["outcome"] == "succeeded"
     assert [a["memory_limit"] for a in item["attempts"]] == ["1Gi"]  # what the Job really got: the current flags
@@ -471,7 +479,8 @@ def test_a_failed_restore_names_the_value_and_the_command(make_sim, run_module, 
     breaker.join()
     assert sim.repository(name)["status"].get("lastMaintenanceTime") is None  # really not restored
     command = (f"kubectl -n velero patch backuprepository {name} --type merge "
-               f"-p '{{\"status\":{{\"lastMaintenanceTime\":\"{before}\"}}}}'")
+               f"-p '{{\"status\":{{\"lastMaintenanceTime\":\"{before}\"}},\"metadata\":{{\"annotations\":"
+               f"{{\"velero-ops.tuning/restore-last-maintenance-time\":null}}}}}}'")
     [entry] = result["unrestored"]
     assert entry["repository"] == name and entry["field"] == "status.lastMaintenanceTime"
     assert entry["original"] == before and entry["temporary_value"] is None
@@ -484,6 +493,7 @@ def test_a_failed_restore_names_the_value_and_the_command(make_sim, run_module, 
     body = json.loads(command.split(" -p ", 1)[1].strip("'"))
     kube_server.patch_object(kube_server._type_for("velero.io/v1", "BackupRepository"), "velero", name, body)
     assert sim.repository(name)["status"]["lastMaintenanceTime"] == before
+    assert not sim.repository(name)["metadata"].get("annotations")  # the command removes the restore mark too
 
 
 def test_the_registered_sizing_result_is_accepted_as_recommendation(make_sim, tmp_path, kubeconfig_path) -> None:
@@ -515,3 +525,48 @@ def test_the_registered_sizing_result_is_accepted_as_recommendation(make_sim, tm
     [item] = kept["maintained"]["results"]
     assert item["resources_source"] == "sizing recommendation" and item["outcome"] == "succeeded"
     assert [a["memory_limit"] for a in item["attempts"]] == [expected]
+
+
+ZONE_A = {"nodeSelector": {"matchExpressions": [
+    {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["zone-a"]}]}}
+ZONE_B = {"nodeSelector": {"matchLabels": {"topology.kubernetes.io/zone": "zone-b"}}}
+
+
+def job_pod_spec(kube_server, sim, record) -> dict:
+    return kube_server.get("batch/v1", "Job", "velero", record.name)["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("scope", ["global", "repository"])
+def test_ladder_keeps_the_users_other_maintenance_fields(make_sim, run_module, kube_server, scope) -> None:
+    """Raising memory rewrites podResources only: priorityClassName, loadAffinity, podLabels and the rest of the
+    user's entries stay, so every Job of the ladder is scheduled as the user asked (Velero 1.18: first affinity)."""
+    sim = make_sim("1.18.1")
+    global_entry = {"podResources": {"cpuRequest": "100m", "cpuLimit": "1", "memoryRequest": "512Mi",
+                                     "memoryLimit": "1Gi", "ephemeralStorageRequest": "1Gi",
+                                     "ephemeralStorageLimit": "2Gi"},
+                    "priorityClassName": "maintenance-critical", "loadAffinity": [ZONE_A, ZONE_B],
+                    "podLabels": {"team": "storage"}, "keepLatestMaintenanceJobs": 2}
+    own_entry = {"loadAffinity": [ZONE_B], "keepLatestMaintenanceJobs": 5}
+    sim.install(configmap_data={"global": global_entry, "ledger-default-kopia": own_entry})
+    sim.add_repository("ledger", scenario=Scenario(oom_below=2 * Gi))
+    with sim:
+        result, _run = run_module({**FAST, "memory_cap": "4Gi", "config_scope": scope})
+    assert not result.get("failed"), result.get("msg")
+    [item] = result["results"]
+    assert [(a["memory_limit"], a["outcome"]) for a in item["attempts"]] == [
+        ("1Gi", "oom_killed"), ("1536Mi", "oom_killed"), ("2304Mi", "succeeded")]
+    written = cm_entry(sim, "global" if scope == "global" else "ledger-default-kopia")
+    assert written["podResources"]["memoryLimit"] == "2304Mi"
+    assert written["podResources"]["ephemeralStorageLimit"] == "2Gi"  # 1.18.1 reads it: kept
+    kept = {key: value for key, value in written.items() if key != "podResources"}
+    assert kept == {key: value for key, value in (global_entry if scope == "global" else own_entry).items()
+                    if key != "podResources"}
+    if scope == "repository":
+        assert cm_entry(sim, "global") == global_entry  # untouched
+    for record in sim.jobs:
+        spec = job_pod_spec(kube_server, sim, record)
+        assert spec["priorityClassName"] == "maintenance-critical"  # read from global only
+        [term] = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        # The repository's own loadAffinity wins over global's; Velero 1.18 uses only the first entry.
+        zone = term["matchExpressions"][0]["values"]
+        assert zone == ["zone-b"], (record.name, term)

@@ -174,7 +174,7 @@ def test_waits_for_a_busy_repository(make_sim, kube_client, kube_server) -> None
         report = MaintenanceRunner(kube_client, options).run()
     timer.join()
     [item] = report["results"]
-    assert item["outcome"] == "succeeded"
+    assert item["outcome"] == "succeeded", item["message"]
     assert any(p["event"] == "waiting: in use by Backup nightly (InProgress)" for p in report["progress"])
     assert sim.jobs[0].repository == name
 

@@ -168,7 +168,8 @@ def bad_fleet(fleet, tmp_path) -> Path:
         "mis-indented": {"velero_version": "1.18.1", "velero_chart_version": "12.1.0", **common,
                          "velero_values_overrides": {"configuration": {"features": "EnableCSI"},
                                                      "clientQPS": 300}},
-        "unknown-chart": {"velero_version": "1.18.1", "velero_chart_version": "12.9.0", **common},
+        "strict-chart": {"velero_version": "1.18.2", "velero_chart_version": "12.2.0", "velero_chart_strict": True,
+                         **common},
     }}
     bad = base / "bad-inventory.yml"
     bad.write_text(yaml.safe_dump(data))
@@ -179,9 +180,9 @@ def test_bad_hosts_fail_alone_with_a_clear_message_and_no_files(bad_fleet, tmp_p
     out = tmp_path / "out"
     run = tune(bad_fleet, out, limit="broken,edge-store-0421")
     assert run.returncode != 0
-    assert failed_hosts(run) == {"wrong-chart", "broken-overrides", "mis-indented", "unknown-chart"}, explain(run)
+    assert failed_hosts(run) == {"wrong-chart", "broken-overrides", "mis-indented", "strict-chart"}, explain(run)
     assert (out / "edge-store-0421" / "values.yaml").exists()
-    for host in ("wrong-chart", "broken-overrides", "mis-indented", "unknown-chart"):
+    for host in ("wrong-chart", "broken-overrides", "mis-indented", "strict-chart"):
         assert not (out / host).exists(), host
     fleet_report = (out / "fleet-report.md").read_text()
     # The report covers the whole inventory: the example clusters left out by --limit were never tuned here.
@@ -193,13 +194,46 @@ def test_bad_hosts_fail_alone_with_a_clear_message_and_no_files(bad_fleet, tmp_p
         "broken-overrides": "broken.yaml is not valid YAML at line 3, column 15",
         "mis-indented": "unknown key 'clientQPS' (at the top level) for chart 12.0.0 to 12.1.0; it belongs at "
                         "configuration.clientQPS (mis-indented?)",
-        "unknown-chart": "chart 12.9.0 is not a known release of the Velero Helm chart",
+        "strict-chart": "chart 12.2.0 is newer than the newest chart release this collection knows (12.1.0) and "
+                        "velero_chart_strict is true, so it is refused",
     }
     failed_section = fleet_report.split("## Failed clusters", 1)[1]
     for host, message in expected.items():
         row = next(line for line in failed_section.splitlines() if line.startswith(f"| {host} |"))
         assert message in row, row
         assert message in run.stdout
+
+
+def test_newer_chart_renders_with_a_warning_and_a_new_major_fails_alone(fleet, tmp_path):
+    """Chart 12.2.0 ships Velero 1.18.2 (a dependency bot's bump): rendered with the 12.0.0-12.1.0 rules and a
+    warning that names the assumption; the same cluster on 1.18.2 sizes like 1.18.0 (cross-namespace listing)."""
+    inventory, _out, _run = fleet
+    data = yaml.safe_load(inventory.read_text())
+    common = {"velero_cluster": {"namespaces": 2500, "objects": 400000, "resource_types": 200,
+                                 "namespaced_resource_types": 150},
+              "velero_data": {"volume_bytes": "2Ti"}}
+    data["all"]["children"]["newer"] = {"hosts": {
+        "newer-chart": {"velero_version": "1.18.2", "velero_chart_version": "12.2.0", **common},
+        "known-chart": {"velero_version": "1.18.0", "velero_chart_version": "12.0.1", **common},
+        "new-major": {"velero_version": "1.18.2", "velero_chart_version": "13.0.0", **common},
+    }}
+    newer_inventory = inventory.parent / "newer-inventory.yml"
+    newer_inventory.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    run = tune(newer_inventory, out, limit="newer")
+    assert failed_hosts(run) == {"new-major"}, explain(run)
+    warning = ("newer-chart: chart 12.2.0 is newer than the newest chart release this collection knows (12.1.0): "
+               "rendered with the rules and strict schema of chart 12.0.0-12.1.0 (Velero 1.18)")
+    assert warning in " ".join((run.stdout + run.stderr).split()), explain(run)
+    report = (out / "newer-chart" / "report.md").read_text()
+    assert "chart 12.2.0 is newer than the newest chart release this collection knows" in " ".join(report.split())
+    newer = yaml.safe_load((out / "newer-chart" / "values.yaml").read_text())
+    known = yaml.safe_load((out / "known-chart" / "values.yaml").read_text())
+    # 1.18.2 lists each kind once across namespaces like 1.18.0: same client settings, not the fair-share ceiling.
+    assert newer["configuration"]["clientQPS"] == known["configuration"]["clientQPS"]
+    assert newer["configuration"]["clientBurst"] == known["configuration"]["clientBurst"]
+    assert not (out / "new-major").exists()
+    assert "chart 13.0.0 is a new major release this collection does not know" in run.stdout
 
 
 def test_unwritable_output_directory_fails_every_host_with_the_same_message(fleet, tmp_path):
@@ -216,8 +250,9 @@ def test_unwritable_output_directory_fails_every_host_with_the_same_message(flee
     assert sorted(host for host, _msg in messages) == ["edge-store-0421", "gke-ml-dev"], explain(run)
     assert len({msg for _host, msg in messages}) == 1, messages
     assert f"tune_output_dir {out} cannot be used" in messages[0][1] and "Not a directory" in messages[0][1]
-    # Stopped before anything else: no sizing, no fleet report step that could mask the reason.
-    assert "Collect one row per cluster" not in run.stdout
+    # Stopped before anything was written; the fleet report step is skipped, so it cannot mask the reason.
+    assert "fleet_report:" not in run.stdout
+    assert "skipping: [" in run.stdout.split("TASK [Write the fleet report", 1)[1], explain(run)
     assert blocker.read_text() == "a file where the output directory should be\n"
 
 

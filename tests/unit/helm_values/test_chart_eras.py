@@ -86,16 +86,50 @@ def test_chart_12_with_velero_1_14_names_the_charts_that_ship_it():
 
 
 @pytest.mark.parametrize("chart, expected", [
-    ("12.2.0", "chart 12.x releases are 12.0.0, 12.0.1, 12.0.2, 12.0.3, 12.1.0"),
+    ("12.0.9", "chart 12.x releases are 12.0.0, 12.0.1, 12.0.2, 12.0.3, 12.1.0"),  # between known releases
     ("7.3.0", "chart 7.x releases are"),
     ("4.4.1", "known chart releases are 5.0.0 to 12.1.0"),
-    ("13.0.0", "known chart releases are 5.0.0 to 12.1.0"),
     ("11.3.0", "11.3.1"),  # 11.3.0 was never released
 ])
 def test_unknown_chart_versions(chart, expected):
     with pytest.raises(ValueError, match="not a known release") as error:
         eras.chart_era(chart)
     assert expected in str(error.value)
+
+
+def test_newer_chart_in_the_newest_major_gets_the_newest_era_with_a_warning():
+    """Chart 12.2.0 (ships Velero 1.18.2) is newer than the newest known 12.1.0: newest era, assumption named."""
+    assert eras.chart_era("12.2.0", "1.18.2") is eras.ERAS[-1]
+    assert eras.chart_era("v12.10.3") is eras.ERAS[-1]
+    warning = eras.chart_assumption("12.2.0")
+    assert warning is not None
+    assert "chart 12.2.0 is newer than the newest chart release this collection knows (12.1.0)" in warning
+    assert "rules and strict schema of chart 12.0.0-12.1.0 (Velero 1.18)" in warning
+    assert "velero_chart_strict: true" in warning
+    assert eras.chart_assumption("12.1.0") is None and eras.chart_assumption("11.4.0") is None
+    assert eras.velero_patch_note("12.2.0", "1.18.2") is None  # what it ships is not known here
+
+
+def test_newer_chart_with_strict_is_refused():
+    with pytest.raises(ValueError) as error:
+        eras.chart_era("12.2.0", "1.18.2", strict=True)
+    message = str(error.value)
+    assert message.startswith("velero_chart_version: chart 12.2.0 is newer than the newest chart release")
+    assert "velero_chart_strict is true, so it is refused" in message
+    assert eras.chart_era("12.1.0", "1.18.1", strict=True) is eras.ERAS[-1]  # known charts are unaffected
+
+
+def test_newer_chart_still_needs_the_eras_velero_minor():
+    with pytest.raises(ValueError, match=r"chart 12\.2\.0 ships Velero 1\.18\.x \(assumed like chart 12\.1\.0.*"
+                                         r"not Velero 1\.17\.1"):
+        eras.chart_era("12.2.0", "1.17.1")
+
+
+def test_new_major_chart_is_refused():
+    with pytest.raises(ValueError) as error:
+        eras.chart_era("13.0.0", "1.18.2")
+    assert "chart 13.0.0 is a new major release this collection does not know (newest known: 12.1.0)" in \
+        str(error.value)
 
 
 @pytest.mark.parametrize("value", ["12", "v12.1", "latest", 12.1, None, "12.1.0-rc1"])

@@ -424,3 +424,73 @@ def test_every_rendered_result_passes_its_own_schema(era_id, qps, burst):
     rendered = render(era.last, era.velero_versions[-1], qps=float(qps), burst=burst, repositories=BIG_REPO)
     values_schema.validate_values(rendered["values"], era)
     assert get(rendered["values"], eras.CLIENT_QPS) == qps
+
+
+def test_chart_newer_than_known_renders_with_the_newest_era_and_a_warning():
+    """Chart 12.2.0 (Velero 1.18.2): the 12.0.0-12.1.0 rules and schema, and the assumption said first."""
+    known = hv.render_values(make_recommendation("1.18.2"), "12.1.0")
+    newer = hv.render_values(make_recommendation("1.18.2"), "12.2.0")
+    assert newer["era"]["id"] == "12.0.0-12.1.0" and newer["chart_version"] == "12.2.0"
+    assert newer["values"] == known["values"]
+    assert newer["chart_assumption"] == eras.chart_assumption("12.2.0")
+    assert newer["warnings"][0] == newer["chart_assumption"]
+    assert known["chart_assumption"] is None
+    assert not any("newer than the newest chart release" in w for w in known["warnings"])
+    with pytest.raises(ValueError, match="velero_chart_strict is true, so it is refused"):
+        hv.render_values(make_recommendation("1.18.2"), "12.2.0", chart_strict=True)
+
+
+GLOBAL = "configuration.repositoryMaintenanceJob.repositoryConfigData.global"
+ZONE = {"nodeSelector": {"matchLabels": {"topology.kubernetes.io/zone": "a"}}}
+
+
+def _overrides(global_entry=None, repositories=None) -> dict[str, t.Any]:
+    data: dict[str, t.Any] = {}
+    if global_entry is not None:
+        data["global"] = global_entry
+    if repositories is not None:
+        data["repositories"] = repositories
+    return {"configuration": {"repositoryMaintenanceJob": {"repositoryConfigData": data}}}
+
+
+@pytest.mark.parametrize(("chart", "velero", "overrides", "message"), [
+    # podResources.ephemeralStorage* is read from 1.18.1 (PR #9596); 1.18.0 would ignore it silently.
+    ("12.0.1", "1.18.0", _overrides(repositories={"apps-default-kopia": {
+        "podResources": {**PODS, "ephemeralStorageLimit": "2Gi"}}}),
+     "apps-default-kopia.podResources.ephemeralStorageLimit: Velero 1.18.0 does not read it (from Velero 1.18.1)"),
+    # podLabels/podAnnotations from 1.18, global only; priorityClassName from 1.17, global only.
+    ("11.4.0", "1.17.1", _overrides({"podLabels": {"team": "storage"}}),
+     "global.podLabels: Velero 1.17.1 does not read it (only from Velero 1.18)"),
+    ("11.4.0", "1.17.1", _overrides(repositories={"apps-default-kopia": {"priorityClassName": "high"}}),
+     "repositories.apps-default-kopia.priorityClassName: Velero 1.17.1 does not read it (only from the global entry)"),
+    ("12.1.0", "1.18.1", _overrides(repositories={"apps-default-kopia": {"podAnnotations": {"a": "b"}}}),
+     "repositories.apps-default-kopia.podAnnotations: Velero 1.18.1 does not read it (only from the global entry)"),
+    ("10.1.3", "1.16.2", _overrides({"keepLatestMaintenanceJobs": 2}),
+     "global.keepLatestMaintenanceJobs: Velero 1.16.2 does not read it (only from Velero 1.17)"),
+])
+def test_maintenance_entries_accept_only_what_the_release_reads(chart, velero, overrides, message):
+    with pytest.raises(ValueError) as error:
+        hv.render_values(make_recommendation(velero), chart, overrides=overrides)
+    assert message in str(error.value)
+    assert str(error.value).startswith("velero_values_overrides: ")
+
+
+def test_maintenance_entries_keep_the_users_fields_next_to_the_tuned_resources():
+    overrides = _overrides({"priorityClassName": "maintenance", "loadAffinity": [ZONE, ZONE],
+                            "podLabels": {"team": "storage"}, "podAnnotations": {"a": "b"},
+                            "podResources": {**PODS, "ephemeralStorageRequest": "1Gi", "ephemeralStorageLimit": "2Gi"}},
+                           {"apps-default-kopia": {"loadAffinity": [ZONE], "keepLatestMaintenanceJobs": 1}})
+    rendered = hv.render_values(make_recommendation("1.18.1", repositories={"apps-default-kopia": {
+        "pod_resources": {**PODS, "memoryLimit": "12Gi"}}}), "12.1.0", overrides=overrides)
+    entry = get(rendered["values"], GLOBAL)
+    assert entry["priorityClassName"] == "maintenance" and entry["podLabels"] == {"team": "storage"}
+    assert entry["loadAffinity"] == [ZONE, ZONE] and entry["podAnnotations"] == {"a": "b"}
+    assert entry["podResources"]["memoryLimit"] == "8Gi"  # tuned
+    repo = get(rendered["values"], "configuration.repositoryMaintenanceJob.repositoryConfigData.repositories")[
+        "apps-default-kopia"]
+    assert repo["loadAffinity"] == [ZONE] and repo["keepLatestMaintenanceJobs"] == 1
+    assert repo["podResources"]["memoryLimit"] == "12Gi"
+    assert any("loadAffinity has 2 entries: Velero 1.18.1 uses only the first" in w for w in rendered["warnings"])
+    older = hv.render_values(make_recommendation("1.17.1"), "11.4.0",
+                             overrides=_overrides({"loadAffinity": [ZONE, ZONE], "priorityClassName": "x"}))
+    assert not any("loadAffinity" in w for w in older["warnings"])  # 1.17 converts every entry

@@ -176,7 +176,7 @@ def test_fleet_report_one_row_per_cluster_and_failures_with_their_message():
 def test_fleet_report_shows_the_users_values_and_their_throttling_when_they_won():
     rec = recommend({"velero_version": "1.17.1", "cluster": {"namespaces": 45, "objects": 30000,
                                                              "resource_types": 380, "nodes": 8},
-                     "data": {"volume_bytes": "1.2Ti", "repositories": 15}, "policy": {"target_api_seconds": 5}})
+                     "data": {"volume_bytes": "1.2Ti", "repositories": 15}, "policy": {"target_api_seconds": 3}})
     assert rec["server"]["client_qps"] > 100
     rendered = hv.render_values(rec, "11.4.0", overrides={"configuration": {"clientQPS": 50, "clientBurst": 80}},
                                 user_wins=True)

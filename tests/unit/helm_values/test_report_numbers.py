@@ -23,11 +23,11 @@ DATA = {"volume_bytes": "10Ti", "repositories": 200}
 
 CASES = {
     # 2.5M objects: pages of 1000, QPS stops at the fair-share bound (the warning quotes the API phase there).
-    "large-at-bound": ("1.16.2", "10.1.3", LARGE, {}, None, ()),
+    "large-at-bound": ("1.16.2", "10.1.3", LARGE, {"target_api_seconds": 5}, None, ()),
     # The same capped by policy.max_client_qps (the warning quotes the API phase at the cap).
     "large-capped": ("1.18.1", "12.1.0", LARGE, {"max_client_qps": 400}, None, ()),
     # Before Velero 1.15 plugins stay at 5/10: their throttling is part of the modeled API phase.
-    "large-old-velero": ("1.14.0", "7.1.1", LARGE, {}, None, ()),
+    "large-old-velero": ("1.14.0", "7.1.1", LARGE, {"target_api_seconds": 5}, None, ()),
     # The user's own QPS/burst kept: the report, chart and fleet row show 50/80 and its effect.
     "user-rate-wins": ("1.17.1", "11.4.0", {"namespaces": 45, "objects": 30000, "resource_types": 380, "nodes": 8},
                        {"target_api_seconds": 5}, {"configuration": {"clientQPS": 50, "clientBurst": 80}},

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import math
 
 import pytest
 
@@ -43,6 +42,8 @@ def test_discovery_requests(aggregated: bool, group_versions: int, expected: int
     ("1.14.0", 120 + 100),
     ("1.18.0", 120 + 100),                 # cluster-wide LIST per type
     ("1.18.1", 90 * 100 + 30 + 100),       # PR #9587: each namespaced type once per namespace
+    ("1.18.2", 120 + 100),                 # PR #9870 (issue #9869): cluster-wide again
+    ("1.18.3", 120 + 100),
 ])
 def test_listing_behaviour_per_version(version: str, collection_lists: int) -> None:
     counts = api.count_requests(release(version), shape(), 500)
@@ -73,7 +74,7 @@ def test_no_aggregated_discovery_on_the_cluster_means_legacy_everywhere() -> Non
 def test_request_breakdown_adds_up() -> None:
     counts = api.count_requests(release("1.14.0"), shape(), 500)
     parts = counts.as_dict()
-    assert parts["additional_gets"] == math.ceil(6_000 * api.ADDITIONAL_GETS_PER_POD) + 40 * api.ADDITIONAL_GETS_PER_VOLUME
+    assert parts["additional_gets"] == 40 * api.ADDITIONAL_GETS_PER_VOLUME
     assert parts["volume_requests"] == 40 * api.SERVER_REQUESTS_PER_VOLUME
     assert parts["namespace_list"] == 1
     assert parts["server_total"] + parts["plugin_total"] == parts["total"]
@@ -125,7 +126,7 @@ def test_round_qps(needed: float, rounded: float) -> None:
 
 def test_needed_qps_meets_the_target_and_is_minimal() -> None:
     rel = release("1.15.0")
-    counts = api.count_requests(rel, shape(objects=400_000, pods=50_000), 500)
+    counts = api.count_requests(rel, shape(objects=2_000_000, pods=50_000, volumes=2_000), 500)
     qps = api.needed_qps(rel, counts, 60, 5000)
     assert qps is not None and qps > rel.default_client_qps
     assert api.api_seconds(rel, counts, qps, api.burst_for(rel, qps)) <= 60 + 1e-9

@@ -24,7 +24,7 @@ DOC = (ROOT / "docs" / "sizing-model.md").read_text()
     (api.DEFAULT_APF_SHARE, "| 0.25 |"),
     (api.SEAT_SECONDS_PER_REQUEST, "0.1 seat-seconds"),
     (api.apf_qps_bound(), "= 612 QPS"),
-    (api.ADDITIONAL_GETS_PER_POD, "ceil(0.5 x P)"),
+    (api.ADDITIONAL_GETS_PER_VOLUME, "`2 x V` additional-item GETs"),
     (api.SERVER_REQUESTS_PER_VOLUME, "`3 x V`"),
     (api.PLUGIN_REQUESTS_PER_VOLUME, "6 x V"),
     (api.OBJECTS_PER_POD, "ceil(objects / 8)"),
@@ -38,15 +38,24 @@ DOC = (ROOT / "docs" / "sizing-model.md").read_text()
     (km.GC_USED_SET_BYTES_PER_CONTENT, "retained x 40 B"),
     (km.GC_WALKER_BYTES_PER_OBJECT, "x 50 B"),
     (km.INDEX_BYTES_PER_CONTENT, "retained x 35 B"),
-    (km.GOGC_HEADROOM, "2 x heap"),
+    (km.GOGC_HEADROOM, "2 x GC sets"),
     (km.UPLOADER_BYTES_PER_OBJECT, "x 500 B"),
-    (rc.SERVER_BYTES_PER_OBJECT, "objects x 2 KiB"),
+    (rc.SERVER_BYTES_PER_OBJECT, "objects x 4 KiB"),
+    (rc.SERVER_LISTED_OBJECT_BYTES, "largest_resource_type_objects x 32 KiB"),
+    (km.REWRITE_WORKERS_PER_CPU, "2 workers per CPU"),
+    (km.INDEX_BLOB_BYTES, "index_blobs x 64 KiB"),
+    (km.MMAP_WARNING_BLOBS, "20 000 index blobs"),
+    (km.ASSUMED_NODE_CPUS, "16 CPUs x 2 x 3 x 8 MiB"),
+    (km.HIGH_FACTOR, "high 1.25 x expected"),
+    (km.HIGH_FACTOR_ASSUMED_FILES, "1.5 x when data.files was assumed"),
+    (rc.OBSERVED_OOM_STEP, "oom_limit x 1.5"),
+    (rc.OBSERVED_PEAK_HEADROOM, "peak x 2"),
     (rc.MINUTES_PER_MAINTENANCE_JOB, "repositories x 2 min"),
     (rc.DOMINANCE_FACTOR, "more than 1.5 x"),
     (rc.MAX_CACHE_LIMIT_MB, "at most 20 000 MB"),
     (km.DENSE_AVERAGE_FILE_BYTES // 1024, "ceil(largest_repository_bytes / 64 KiB)"),
     (rc.NODE_MEMORY_SHARE, "more\nthan 25% of a node's allocatable memory"),
-    (rc.ASSUMED_NODE_MEMORY // 2**30, "| 16 GiB allocatable per node |"),
+    (rc.ASSUMED_NODE_MEMORY // 2**30, "| 16 GiB allocatable per node for"),
     (km.MAINTENANCE_RUNS_PER_HOUR, "one maintenance session per hour"),
 ])
 def test_constants_are_documented(value: object, text: str) -> None:
@@ -57,7 +66,7 @@ def test_documented_constants_match_the_code() -> None:
     assert (api.REQUEST_SERVICE_SECONDS, api.DEFAULT_TARGET_API_SECONDS, api.DEFAULT_APF_SHARE) == (0.002, 60.0, 0.25)
     assert (km.ASSUMED_AVERAGE_FILE_BYTES, km.DAILY_CONTENT_CHURN, km.INDEX_BLOB_WARNING_THRESHOLD) == (256 * 1024, 0.02, 1000)
     assert (km.GC_USED_SET_BYTES_PER_CONTENT, km.GC_WALKER_BYTES_PER_OBJECT, km.INDEX_BYTES_PER_CONTENT) == (40, 50, 35)
-    assert (rc.SERVER_BYTES_PER_OBJECT, rc.MINUTES_PER_MAINTENANCE_JOB, rc.DOMINANCE_FACTOR) == (2048, 2, 1.5)
+    assert (rc.SERVER_BYTES_PER_OBJECT, rc.MINUTES_PER_MAINTENANCE_JOB, rc.DOMINANCE_FACTOR) == (4096, 2, 1.5)
     assert api.apf_qps_bound() == 612
     assert (km.DENSE_AVERAGE_FILE_BYTES, rc.NODE_MEMORY_SHARE, rc.ASSUMED_NODE_MEMORY) == (64 * 1024, 0.25, 16 * 2**30)
 
@@ -81,6 +90,6 @@ def test_worked_example_large_files() -> None:
     rec = recommend(LARGE_FILES)
     pod = rec["maintenance"]["pod_resources"]
     assert f"| **{pod['memoryRequest']}** |" in DOC
-    assert f"**{pod['memoryLimit']}** limit (floor)" in DOC
+    assert f"**{pod['memoryLimit']}** limit (fixed cost)" in DOC
     assert f"{rec['predicted']['maintenance_contents']:,}".replace(",", " ") + " retained" in DOC
     assert rec["node_agent"]["resources"] is None and "| node-agent | null:" in DOC

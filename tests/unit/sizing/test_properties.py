@@ -35,6 +35,13 @@ GROWING = [
     ("data", "volume_bytes", 2**56),
     ("data", "index_blobs", 10_000_000),
     ("data", "backups_retained", 100_000),
+    # What the cluster showed: a higher OOMKilled limit or peak never lowers a value.
+    ("observed", "maintenance_oom_limit", 2**42),
+    ("observed", "server_oom_limit", 2**42),
+    ("observed", "node_agent_oom_limit", 2**42),
+    ("observed", "server_peak_memory", 2**42),
+    ("observed", "maintenance_peak_memory", 2**42),
+    ("observed", "maintenance_failures", 1_000_000),
 ]
 
 
@@ -52,9 +59,10 @@ def test_more_never_lowers_a_recommendation(inputs: dict[str, t.Any], field: tup
     if before_value is None:
         # An unknown input is first made known at its smallest valid value, then grown.
         inputs = copy.deepcopy(inputs)
+        inputs.setdefault(section, {})
         data = inputs["data"]
         before_value = (max(data.get("largest_repository_files") or 0, data.get("largest_volume_files") or 0)
-                        if key == "files" else 1)
+                        if key == "files" else 64 * 2**20 if key.endswith(("_limit", "_memory")) else 1)
         inputs[section][key] = before_value
     grown = copy.deepcopy(inputs)
     grown[section][key] = min(upper, max(before_value + step, int(before_value * factor)))

@@ -112,7 +112,9 @@ def test_release_table(version: str, qps: float, burst: int, inherit: bool, mech
 
 @pytest.mark.parametrize(("version", "per_namespace", "ephemeral", "flags"), [
     ("1.14.0", False, False, True), ("1.16.2", False, False, True), ("1.17.0", False, False, False),
-    ("1.18.0", False, False, False), ("1.18.1", True, True, False), ("1.18.4", True, True, False),
+    ("1.18.0", False, False, False), ("1.18.1", True, True, False),
+    # 1.18.2 lists across namespaces again (PR #9870); ephemeral storage stays; 1.18.4 assumes 1.18.3's facts.
+    ("1.18.2", False, True, False), ("1.18.3", False, True, False), ("1.18.4", False, True, False),
 ])
 def test_patch_level_facts(version: str, per_namespace: bool, ephemeral: bool, flags: bool) -> None:
     rel = release(version)
@@ -125,6 +127,8 @@ def test_versions_and_range() -> None:
     assert supported_minors() == list(range(12, 19))
     assert release("v1.16.2").text == "1.16.2"
     assert release("1.14.9").assumed_from == "1.14.1"
+    assert release("1.18.3").assumed_from is None and release("1.18.9").assumed_from == "1.18.3"
+    assert release("1.17.2").assumed_from is None and release("1.17.3").assumed_from == "1.17.2"
     for bad in ("1.11.0", f"1.{NEWEST_MINOR + 1}.0", "2.14.0"):
         with pytest.raises(ValueError, match=f"supported versions are {SUPPORTED_RANGE}"):
             release(bad)
