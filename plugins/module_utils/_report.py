@@ -425,8 +425,8 @@ def _fill_from_prediction(states: dict[str, dict[str, t.Any]], predicted: t.Mapp
     for name in ("default", "recommended"):
         if states[name]["api_seconds"] is None and predicted.get("api_time_curve"):
             states[name]["api_seconds"] = _svg.interpolate(predicted["api_time_curve"], states[name]["qps"])
-    if (written["qps"], written["burst"], written["page_size"]) == (recommended["qps"], recommended["burst"],
-                                                                     recommended["page_size"]):
+    setting = ("qps", "burst", "page_size")
+    if [written[key] for key in setting] == [recommended[key] for key in setting]:
         written.update({key: recommended[key] for key in ("requests", "throttle_seconds", "api_seconds")})
         return
     breakdown = predicted.get("api_requests_breakdown")

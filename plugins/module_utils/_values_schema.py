@@ -176,7 +176,7 @@ def _unknown_key_message(era: eras.ChartEra, schema: t.Mapping[str, t.Any], part
     if elsewhere:
         shown = [path.replace("[]", "[0]").replace(".*.", ".<name>.") for path in elsewhere[:3]]
         return f"{message}; it belongs at {' or '.join(shown)} (mis-indented?)"
-    pass_through = [(path, note) for path, note in _pass_through(schema, parts)]
+    pass_through = _pass_through(schema, parts)
     if pass_through:
         name, note = pass_through[0]
         return (f"{message}; it belongs at {prefix}{name}.{key} (mis-indented? {name} is passed through untyped: "
