@@ -68,6 +68,99 @@ def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/$defs/{name}"}
 
 
+# --- Items of lists and maps of objects ---------------------------------------------------------
+# The chart reads these item by item (``range``), key by key: an item's unknown key is silently dropped, so they
+# are as strict as the top level. The keys come from the chart releases of the era (the union: a key some
+# release of the era reads is accepted), read from their templates; maps the chart passes through untyped
+# (``config``) stay free-form and are marked ``x-pass-through`` so a stray key can be pointed there.
+CHARTS_DIR = VALUES_DIR / "charts"
+# (values path, template file, the template line that opens the item loop, how an item's key is read)
+ITEM_TEMPLATES = (
+    ("configuration.backupStorageLocation", "backupstoragelocation.yaml",
+     "range .Values.configuration.backupStorageLocation", re.compile(r"(?<![\w$.\])])\.([a-zA-Z]\w*)")),
+    ("configuration.volumeSnapshotLocation", "volumesnapshotlocation.yaml",
+     "range .Values.configuration.volumeSnapshotLocation", re.compile(r"(?<![\w$.\])])\.([a-zA-Z]\w*)")),
+    ("schedules", "schedule.yaml", "range $scheduleName, $schedule", re.compile(r"\$schedule\.([a-zA-Z]\w*)")),
+)
+# initContainers items are Kubernetes Containers (toYaml into the pod spec): k8s.io/api core/v1 Container fields.
+CONTAINER_FIELDS = (
+    "name", "image", "command", "args", "workingDir", "ports", "envFrom", "env", "resources", "resizePolicy",
+    "restartPolicy", "volumeMounts", "volumeDevices", "livenessProbe", "readinessProbe", "startupProbe",
+    "lifecycle", "terminationMessagePath", "terminationMessagePolicy", "imagePullPolicy", "securityContext",
+    "stdin", "stdinOnce", "tty",
+)
+PASS_THROUGH = {"config": "the chart copies it to the location's spec.config for the provider plugin"}
+
+
+def template_item_keys(chart: str, template: str, opener: str, key: re.Pattern[str],
+                       charts_dir: Path = CHARTS_DIR) -> set[str]:
+    """Keys of one item the chart release's template reads inside its ``range`` over the items."""
+    text = (charts_dir / chart / "templates" / template).read_text(encoding="utf-8")
+    start = text.find(opener)
+    if start < 0:
+        raise ValueError(f"chart {chart} templates/{template}: {opener!r} not found; update ITEM_TEMPLATES")
+    body = text[text.index("\n", start):]
+    return {match.group(1) for action in re.findall(r"{{(.*?)}}", body, re.S) for match in key.finditer(action)
+            if match.group(1) not in ("Values", "Release", "Chart", "Capabilities", "Template", "Files")}
+
+
+def schedule_template_keys(chart: str, charts_dir: Path = CHARTS_DIR) -> set[str]:
+    """Fields of a Schedule's spec.template (a BackupSpec) in the CRD the chart release ships."""
+    crd = yaml.safe_load((charts_dir / chart / "crds" / "schedules.yaml").read_text(encoding="utf-8"))
+    version = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return set(version["properties"]["spec"]["properties"]["template"]["properties"])
+
+
+def _default_item_keys(values: t.Mapping[str, t.Any], path: str) -> set[str]:
+    """Keys of the items the values file itself sets at ``path`` (its default location, example schedule)."""
+    node: t.Any = values
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, t.Mapping) else None
+    items = node if isinstance(node, list) else list(node.values()) if isinstance(node, t.Mapping) else []
+    return {str(key) for item in items if isinstance(item, t.Mapping) for key in item}
+
+
+def item_schemas(era: eras.ChartEra, values: t.Mapping[str, t.Any],
+                 charts_dir: Path = CHARTS_DIR) -> dict[str, t.Any]:
+    """Strict schemas of list items and map entries, by dotted values path: the keys the templates of the era's
+    chart releases read, and those the era's values file sets in its own default items."""
+    charts = [chart for chart in era.releases if (charts_dir / chart).is_dir()]
+    if not charts:
+        raise ValueError(f"no chart release of era {era.id} under {charts_dir}")
+    keys: dict[str, set[str]] = {}
+    for path, template, opener, pattern in ITEM_TEMPLATES:
+        keys[path] = set().union(_default_item_keys(values, path),
+                                 *(template_item_keys(chart, template, opener, pattern, charts_dir)
+                                   for chart in charts))
+    backup_spec = set().union(*(schedule_template_keys(chart, charts_dir) for chart in charts))
+
+    def strict(names: t.Iterable[str], typed: dict[str, t.Any] | None = None,
+               kinds: t.Any = "object") -> dict[str, t.Any]:
+        props = {}
+        for name in sorted(names):
+            if name in PASS_THROUGH:
+                props[name] = {"type": ["object", "null"], "x-pass-through": PASS_THROUGH[name]}
+            else:
+                props[name] = copy.deepcopy((typed or {}).get(name, {}))
+        return {"type": kinds, "properties": props, "additionalProperties": False}
+
+    credential = strict(["name", "key"], kinds=["object", "null"])
+    location = {"credential": credential, "annotations": {"type": ["object", "null"]}}
+    schedule = strict(keys["schedules"], {
+        "template": strict(backup_spec, kinds=["object", "null"]),
+        "labels": {"type": ["object", "null"]}, "annotations": {"type": ["object", "null"]}})
+    return {
+        "configuration.backupStorageLocation": {
+            "type": ["array", "null"], "items": strict(keys["configuration.backupStorageLocation"], location)},
+        "configuration.volumeSnapshotLocation": {
+            "type": ["array", "null"], "items": strict(keys["configuration.volumeSnapshotLocation"], location)},
+        "schedules": {"type": ["object", "null"], "additionalProperties": schedule},
+        # A string is a template the chart renders with tpl: not checked.
+        "initContainers": {"anyOf": [{"type": ["array", "null"], "items": strict(CONTAINER_FIELDS)},
+                                     {"type": "string"}]},
+    }
+
+
 POD_RESOURCE_FIELDS = ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"]
 
 
@@ -274,7 +367,8 @@ def make_schema(era: eras.ChartEra, values_dir: Path = VALUES_DIR) -> dict[str, 
         _drop(values, dotted)
         parent, _sep, last = dotted.rpartition(".")
         comments.get(parent, set()).discard(last)
-    schema = _build(values, "", comments, typed_overlays())
+    overlays = {**item_schemas(era, values, values_dir / "charts"), **typed_overlays()}
+    schema = _build(values, "", comments, overlays)
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://example.invalid/velero_ops/tuning/schemas/helm-values/{era.schema_name}",

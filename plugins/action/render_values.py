@@ -30,7 +30,6 @@ from ansible_collections.velero_ops.tuning.plugins.module_utils import (
     _release_values,
     _report,
     _secrets,
-    _svg,
     _values_plan,
 )
 from ansible_collections.velero_ops.tuning.plugins.module_utils._fields import describe_value, to_plain, type_name
@@ -132,21 +131,19 @@ class ActionModule(ActionBase):
                 f"# {line}\n" for line in _release_values.header_lines(*contract)) + rendered["values_yaml"]
             facts = to_plain(args["facts"] or {})
             svg_file = args["svg_file"] or None
+            # One computed object for every API figure of the report, its chart and the fleet row.
+            figures = _report.report_figures(recommendation, rendered)
             report = _report.cluster_report(name, recommendation, rendered, release_name=args["release_name"],
                                             svg_file=svg_file, values_file=args["values_file"], facts=facts,
-                                            applying=contract)
-            svg = _svg.api_time_svg(
-                recommendation["predicted"]["api_time_curve"],
-                (recommendation.get("velero_defaults") or {}).get("server.client_qps"),
-                recommendation["server"]["client_qps"],
-                title=f"{name}: modeled backup API time against client QPS")
+                                            applying=contract, figures=figures)
+            svg = _report.figures_svg(figures, title=f"{name}: modeled backup API time against client QPS")
             # The merged values: the user's keys (from a mapping or a file) plus tuning keys, none of which is a
             # credential, so this finds the credentials of the overrides wherever they came from.
             secrets += [path for path in _secrets.secret_paths(rendered["values"]) if path not in secrets]
         except ValueError as exc:
             raise AnsibleActionFail(f"{name}: {exc}") from None
         sensitive = bool(secrets)
-        summary = _report.fleet_summary(name, recommendation, rendered)
+        summary = _report.fleet_summary(name, recommendation, rendered, figures=figures)
         # Only replaced user values are shown as Ansible warnings; everything else is in the report.
         replaced = [c for c in rendered["conflicts"] if c["winner"] == "tuned"]
         result["warnings"] = [f"{name}: {warning}" for warning in misspelt] + [

@@ -95,6 +95,11 @@ class RequestCount:
     plugin_discovery_helpers: int
     plugin_discovery_per_helper: int
     plugin_requests: int
+    # What the page size changes (``at_page``): the LISTs before paging, the objects they return, the namespaces.
+    page_size: int = DEFAULT_CLIENT_PAGE_SIZE
+    list_calls: int = 0
+    listed_objects: int = 0
+    namespaces: int = 0
 
     @property
     def server_items(self) -> int:
@@ -125,7 +130,27 @@ class RequestCount:
             "server_total": self.server_total,
             "plugin_total": self.plugin_total,
             "total": self.total,
+            "page_size": self.page_size,
+            "list_calls": self.list_calls,
+            "listed_objects": self.listed_objects,
+            "namespaces": self.namespaces,
+            "plugin_discovery_helpers": self.plugin_discovery_helpers,
+            "plugin_discovery_per_helper": self.plugin_discovery_per_helper,
         }
+
+    def at_page(self, page_size: int) -> RequestCount:
+        """The same backup listed in pages of ``page_size`` (``count_requests``' paging, nothing else changes)."""
+        page = max(1, int(page_size))
+        return dataclasses.replace(self, page_size=page, collection_lists=self.list_calls + self.listed_objects // page,
+                                   namespace_list=1 + self.namespaces // page)
+
+    @classmethod
+    def from_breakdown(cls, breakdown: t.Mapping[str, t.Any]) -> RequestCount | None:
+        """The counts behind ``predicted.api_requests_breakdown`` (``as_dict``); None when it lacks a field."""
+        try:
+            return cls(**{field.name: int(breakdown[field.name]) for field in dataclasses.fields(cls)})
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 def discovery_requests(group_versions: int, aggregated: bool) -> int:
@@ -162,6 +187,10 @@ def count_requests(rel: VeleroRelease, shape: ClusterShape, page_size: int = DEF
         plugin_discovery_helpers=helpers,
         plugin_discovery_per_helper=plugin_discovery,
         plugin_requests=plugin_requests,
+        page_size=page,
+        list_calls=base_lists,
+        listed_objects=shape.objects,
+        namespaces=shape.namespaces,
     )
 
 
@@ -198,7 +227,12 @@ def plugin_rate(rel: VeleroRelease, server_qps: float, server_burst: int) -> tup
 
 def api_seconds(rel: VeleroRelease, counts: RequestCount, qps: float, burst: int) -> float:
     """Modeled API phase: service time of every request plus client-side waiting (server + plugins)."""
-    plugin_qps, plugin_burst = plugin_rate(rel, qps, burst)
+    return phase_seconds(counts, qps, burst, rel.plugins_inherit_server_flags)
+
+
+def phase_seconds(counts: RequestCount, qps: float, burst: int, plugins_inherit: bool) -> float:
+    """``api_seconds`` with the release reduced to whether plugins inherit the server's QPS/burst (1.15+)."""
+    plugin_qps, plugin_burst = (qps, burst) if plugins_inherit else (CLIENT_GO_DEFAULT_QPS, CLIENT_GO_DEFAULT_BURST)
     return (counts.total * REQUEST_SERVICE_SECONDS + server_throttle_seconds(counts, qps, burst)
             + plugin_throttle_seconds(counts, plugin_qps, plugin_burst))
 
@@ -216,7 +250,11 @@ def tunable_seconds(rel: VeleroRelease, counts: RequestCount, qps: float, burst:
 
 def burst_for(rel: VeleroRelease, qps: float) -> int:
     """Burst for a QPS: Velero's own ratio up to its default QPS, 1.5 x QPS above it; always >= QPS."""
-    default_qps, default_burst = rel.default_client_qps, rel.default_client_burst
+    return burst_for_defaults(rel.default_client_qps, rel.default_client_burst, qps)
+
+
+def burst_for_defaults(default_qps: float, default_burst: int, qps: float) -> int:
+    """``burst_for`` with the release reduced to its default QPS and burst."""
     if qps <= default_qps:
         burst = math.ceil(round(qps * default_burst / default_qps, 6))
     else:

@@ -183,11 +183,18 @@ def _size_api(inp: SizingInputs, shape: api.ClusterShape, notes: _Notes) -> _Api
     needed = api.needed_qps(rel, sizing_counts, target, max(bound, default_qps))
     if needed is None:
         modeled = max(bound, default_qps)
-        at_bound = api.tunable_seconds(rel, sizing_counts, modeled, api.burst_for(rel, modeled))
+        # Figures as the report computes them (whole phase, plugins included) at the recommended page size, and
+        # at Velero's default page size the QPS is sized for when they differ.
+        modeled_burst = api.burst_for(rel, modeled)
+        at_bound = f"{format_seconds(api.api_seconds(rel, counts, modeled, modeled_burst))} ({counts.total} requests"
+        if page != DEFAULT_CLIENT_PAGE_SIZE:
+            at_bound += (f" in pages of {page}; "
+                         f"{format_seconds(api.api_seconds(rel, sizing_counts, modeled, modeled_burst))} and "
+                         f"{sizing_counts.total} requests in Velero's default pages of {DEFAULT_CLIENT_PAGE_SIZE}")
         notes.warn(f"The {target:g} s target for the API phase cannot be met within Velero's fair share of the API "
-                   f"server: at {modeled:g} QPS the modeled API phase takes {format_seconds(at_bound)} "
-                   f"({sizing_counts.total} requests). QPS stops at the fair-share bound; reduce the backup scope "
-                   f"(split schedules by namespace) or raise policy.target_api_seconds.")
+                   f"server: at {modeled:g} QPS the modeled API phase takes {at_bound}). QPS stops at the "
+                   f"fair-share bound; reduce the backup scope (split schedules by namespace) or raise "
+                   f"policy.target_api_seconds.")
         reason = f"target unreachable, stopped at the fair-share bound {bound:g}"
     elif needed <= default_qps:
         modeled = default_qps
@@ -210,7 +217,7 @@ def _size_api(inp: SizingInputs, shape: api.ClusterShape, notes: _Notes) -> _Api
         notes.warn(f"policy.max_client_qps={cap:g} caps the client QPS below the modeled {qps:g}"
                    + (f" and below Velero's default {default_qps:g}" if cap < default_qps else "")
                    + f"; modeled API phase at the cap: "
-                   f"{format_seconds(api.tunable_seconds(rel, sizing_counts, cap, api.burst_for(rel, cap)))}.")
+                   f"{format_seconds(api.api_seconds(rel, counts, cap, api.burst_for(rel, cap)))}.")
         qps = float(cap)
         reason += f"; capped by policy.max_client_qps={cap:g}"
     burst = api.burst_for(rel, qps)

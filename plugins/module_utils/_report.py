@@ -13,6 +13,7 @@ import json
 import typing as t
 
 from . import _api_load as api
+from . import _svg
 from ._values_plan import describe, same_value
 from ._quantity import format_seconds, format_size, parse_memory
 
@@ -112,19 +113,31 @@ def default_cell(rec: t.Mapping[str, t.Any], rendered: t.Mapping[str, t.Any], it
     return f"{describe(value)} ({chart_defaults.get('_velero') or 'Velero'} default)"
 
 
-def _effect(rec: t.Mapping[str, t.Any], item: str, value: t.Any, route: str) -> str:
+def _rate_effect(figures: t.Mapping[str, t.Any]) -> str:
+    """Predicted effect of the QPS/burst the values write (the figures' default -> written states)."""
+    default, written = figures["states"]["default"], figures["states"]["written"]
+    text = (f"client-side throttling per full backup {_seconds(default['throttle_seconds'])} -> "
+            f"{_seconds(written['throttle_seconds'])}; modeled API phase {_seconds(default['api_seconds'])} -> "
+            f"{_seconds(written['api_seconds'])}")
+    if figures.get("written_differs"):
+        text += " with the written values"
+    return text
+
+
+def _effect(rec: t.Mapping[str, t.Any], item: str, value: t.Any, route: str,
+            figures: t.Mapping[str, t.Any]) -> str:
     predicted = rec.get("predicted") or {}
     peak = predicted.get("maintenance_peak_memory")
     if item in ("server.client_qps", "server.client_burst"):
-        text = (f"client-side throttling per full backup {_seconds(predicted.get('throttle_seconds_default'))} "
-                f"-> {_seconds(predicted.get('throttle_seconds_recommended'))}")
-        if "api_seconds_default" in predicted:
-            text += (f"; modeled API phase {_seconds(predicted.get('api_seconds_default'))} -> "
-                     f"{_seconds(predicted.get('api_seconds_recommended'))}")
-        return text
+        return _rate_effect(figures)
     if item == "server.client_page_size":
-        requests = predicted.get("api_requests")
-        return f"about {requests} API requests per full backup" if requests is not None else "-"
+        default, written = figures["states"]["default"], figures["states"]["written"]
+        if written["requests"] is None:
+            return "-"
+        text = f"about {written['requests']} API requests per full backup in pages of {written['page_size']}"
+        if default["page_size"] != written["page_size"] and default["requests"] is not None:
+            text += f" ({default['requests']} in Velero's default pages of {default['page_size']})"
+        return text
     if item == "server.resources" and route == "server-resources":
         return f"the server pod also holds in-server maintenance (modeled peak {peak or '-'})"
     if item == "maintenance.pod_resources" and isinstance(value, t.Mapping):
@@ -186,7 +199,8 @@ def _drift_lines(drift: t.Any) -> list[str]:
 def cluster_report(cluster: str, recommendation: t.Mapping[str, t.Any], rendered: t.Mapping[str, t.Any], *,
                    release_name: str = "velero", svg_file: str | None = SVG_FILE,
                    values_file: str = VALUES_FILE, facts: t.Mapping[str, t.Any] | None = None,
-                   applying: tuple[str, str] | None = None) -> str:
+                   applying: tuple[str, str] | None = None,
+                   figures: t.Mapping[str, t.Any] | None = None) -> str:
     """report.md for one cluster: every tuned value with Velero's default, the recommendation, why, and the
     predicted effect; conflicts, warnings, assumptions, and the live drift when facts provide it."""
     rec = recommendation
@@ -210,6 +224,8 @@ def cluster_report(cluster: str, recommendation: t.Mapping[str, t.Any], rendered
     lines += ["## Tuned values", ""]
     rows = []
     why: list[str] = []
+    figures = figures or report_figures(rec, rendered)
+    states = figures["states"]
     for placement in rendered.get("placements") or []:
         item = placement["item"]
         recommended = describe(placement["value"])
@@ -217,7 +233,7 @@ def cluster_report(cluster: str, recommendation: t.Mapping[str, t.Any], rendered
             kept = ", ".join(describe(value) for value in placement.get("kept") or [])
             recommended += f" (not applied: you keep {kept})"
         rows.append([item, default_cell(rec, rendered, item), recommended,
-                     _effect(rec, item, placement["value"], route), placement["location"]])
+                     _effect(rec, item, placement["value"], route, figures), placement["location"]])
         reasons = explanations_for(rec, item)
         if len(reasons) == 1:
             why.append(f"- **{item}**: {cell(reasons[0])}")
@@ -227,18 +243,27 @@ def cluster_report(cluster: str, recommendation: t.Mapping[str, t.Any], rendered
     if why:
         lines += ["", "## Why", ""] + why
     lines += ["", "## Predicted effect", ""]
-    lines.append(f"- API requests for a whole-cluster backup: {predicted.get('api_requests', '-')}")
-    lines.append(f"- Client-side throttling per backup: {_seconds(predicted.get('throttle_seconds_default'))} with "
-                 f"Velero's defaults, {_seconds(predicted.get('throttle_seconds_recommended'))} tuned")
-    written = written_rate(rec, rendered)
-    if written["differs"]:
-        lines.append(f"- With the QPS/burst the values really set ({describe(written['qps'])}/"
-                     f"{describe(written['burst'])}, yours kept): {_seconds(written['throttle_seconds'])}")
+    default, recommended_state, written = states["default"], states["recommended"], states["written"]
+    setting = f"{describe(written['qps'])}/{describe(written['burst'])} QPS/burst, pages of {written['page_size']}"
+    if figures.get("written_differs"):
+        setting += ", yours kept"
+    lines.append(f"- What the values set: {setting} (Velero's defaults: {describe(default['qps'])}/"
+                 f"{describe(default['burst'])}, pages of {default['page_size']})")
+    requests = f"{written['requests'] if written['requests'] is not None else '-'}"
+    if default["requests"] is not None and default["requests"] != written["requests"]:
+        requests += f" ({default['requests']} with Velero's default pages of {default['page_size']})"
+    lines.append(f"- API requests for a whole-cluster backup: {requests}")
+    for label, key in (("Client-side throttling per backup", "throttle_seconds"),
+                       ("Modeled API phase of a backup", "api_seconds")):
+        text = (f"- {label}: {_seconds(default[key])} with Velero's defaults, {_seconds(written[key])} with the "
+                "written values")
+        if figures.get("written_differs"):
+            text += f" ({_seconds(recommended_state[key])} with the recommendation)"
+        lines.append(text)
     if plugins:
         if plugins.get("inherit_server_flags"):
-            lines.append(f"- Plugins inherit the server's QPS/burst "
-                         f"({describe(plugins.get('effective_client_qps'))}/"
-                         f"{describe(plugins.get('effective_client_burst'))}, Velero 1.15+)")
+            lines.append(f"- Plugins inherit the server's QPS/burst the values set "
+                         f"({describe(written['qps'])}/{describe(written['burst'])}, Velero 1.15+)")
         else:
             lines.append(f"- Plugins stay at client-go's {describe(plugins.get('effective_client_qps'))}/"
                          f"{describe(plugins.get('effective_client_burst'))} QPS/burst (before Velero 1.15): "
@@ -334,23 +359,122 @@ def _number(value: t.Any) -> float | None:
     return number if number > 0 else None
 
 
-def written_rate(rec: t.Mapping[str, t.Any], rendered: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-    """QPS/burst the written values give the server (the user's where they kept theirs) and the modeled
-    throttling at that rate; ``differs`` when it is not the recommendation."""
+# The API-load states every report figure is one of, in the order the chart's legend lists them.
+STATES = ("default", "recommended", "written")
+STATE_LABELS = {"default": "Velero default", "recommended": "recommended", "written": "written"}
+CURVE_POINTS = 10
+
+
+def _state(counts: api.RequestCount | None, inherit: bool, qps: float, burst: int, page: int) -> dict[str, t.Any]:
+    """One client setting and what the model predicts for it (numbers unrounded: formatting happens once)."""
+    state: dict[str, t.Any] = {"qps": qps, "burst": burst, "page_size": page,
+                               "requests": None, "throttle_seconds": None, "api_seconds": None}
+    if counts is not None:
+        paged = counts.at_page(page)
+        state.update(requests=paged.total, throttle_seconds=api.server_throttle_seconds(paged, qps, burst),
+                     api_seconds=api.phase_seconds(paged, qps, burst, inherit))
+    return state
+
+
+def report_figures(rec: t.Mapping[str, t.Any], rendered: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """The one computed object every API figure of a cluster's report, chart and fleet row is read from.
+
+    Three states: Velero's defaults (its QPS, burst and page size), the recommendation, and what the written
+    values set (the user's value where theirs is kept; an unset key leaves Velero's default). Each carries its
+    request count, client-side throttling and modeled API phase, computed from the recommendation's request
+    breakdown by the sizing model's own functions (``_api_load``), and the chart's curve is computed the same way
+    at the written page size, so no figure is interpolated, rounded twice or taken at another page size.
+    """
     server = rec.get("server") or {}
     predicted = rec.get("predicted") or {}
-    written = rendered.get("written") or {}
     defaults = rec.get("velero_defaults") or {}
-    # An unset key leaves Velero's own default.
-    qps = _number(written.get("client_qps")) or _number(defaults.get("server.client_qps")) or server.get("client_qps")
-    burst = _number(written.get("client_burst")) or _number(defaults.get("server.client_burst")) or \
-        server.get("client_burst")
-    differs = not (same_value(qps, server.get("client_qps")) and same_value(burst, server.get("client_burst")))
-    throttle = predicted.get("throttle_seconds_recommended")
+    written = rendered.get("written") or {}
+    inherit = bool((rec.get("plugins") or {}).get("inherit_server_flags"))
+    default_qps = _number(defaults.get("server.client_qps")) or _number(server.get("client_qps")) or 1.0
+    default_burst = int(_number(defaults.get("server.client_burst")) or max(1, round(default_qps)))
+    default_page = int(_number(defaults.get("server.client_page_size")) or api.DEFAULT_CLIENT_PAGE_SIZE)
+    settings = {
+        "default": (default_qps, default_burst, default_page),
+        "recommended": (_number(server.get("client_qps")) or default_qps,
+                        int(_number(server.get("client_burst")) or default_burst),
+                        int(_number(server.get("client_page_size")) or default_page)),
+    }
+    # What the values really set; a key they leave out means Velero's default, for all three alike.
+    settings["written"] = (_number(written.get("client_qps")) or default_qps,
+                           int(_number(written.get("client_burst")) or default_burst),
+                           int(_number(written.get("client_page_size")) or default_page))
+    counts = api.RequestCount.from_breakdown(predicted.get("api_requests_breakdown") or {})
+    states = {name: _state(counts, inherit, *setting) for name, setting in settings.items()}
+    if counts is None:
+        _fill_from_prediction(states, predicted)
+    differs = settings["written"] != settings["recommended"]
+    figures: dict[str, t.Any] = {"states": states, "written_differs": differs, "modeled": counts is not None,
+                                 "curve": _curve(states, counts, inherit, default_qps, default_burst, predicted)}
+    return figures
+
+
+def _fill_from_prediction(states: dict[str, dict[str, t.Any]], predicted: t.Mapping[str, t.Any]) -> None:
+    """Without a full request breakdown (a recommendation from an older release): the model's own figures for the
+    default and recommended states; the written state's where it is the recommendation's, else at its rate."""
+    default, recommended, written = states["default"], states["recommended"], states["written"]
+    default.update(requests=predicted.get("api_requests"), throttle_seconds=predicted.get("throttle_seconds_default"),
+                   api_seconds=predicted.get("api_seconds_default"))
+    recommended.update(requests=predicted.get("api_requests"),
+                       throttle_seconds=predicted.get("throttle_seconds_recommended"),
+                       api_seconds=predicted.get("api_seconds_recommended"))
+    for name in ("default", "recommended"):
+        if states[name]["api_seconds"] is None and predicted.get("api_time_curve"):
+            states[name]["api_seconds"] = _svg.interpolate(predicted["api_time_curve"], states[name]["qps"])
+    if (written["qps"], written["burst"], written["page_size"]) == (recommended["qps"], recommended["burst"],
+                                                                     recommended["page_size"]):
+        written.update({key: recommended[key] for key in ("requests", "throttle_seconds", "api_seconds")})
+        return
     breakdown = predicted.get("api_requests_breakdown")
-    if differs and isinstance(breakdown, t.Mapping) and qps and burst:
-        throttle = round(api.server_throttle_from_breakdown(breakdown, float(qps), int(float(burst))), 2)
-    return {"qps": qps, "burst": burst, "throttle_seconds": throttle, "differs": differs}
+    written["requests"] = predicted.get("api_requests")
+    if isinstance(breakdown, t.Mapping):
+        written["throttle_seconds"] = api.server_throttle_from_breakdown(breakdown, written["qps"],
+                                                                         written["burst"])
+    if predicted.get("api_time_curve"):
+        written["api_seconds"] = _svg.interpolate(predicted["api_time_curve"], written["qps"])
+
+
+def _curve(states: t.Mapping[str, t.Mapping[str, t.Any]], counts: api.RequestCount | None, inherit: bool,
+           default_qps: float, default_burst: int, predicted: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
+    """Modeled API time over QPS at the written page size, from the lowest marked QPS to twice the highest, with
+    burst as the model scales it; without a breakdown, the recommendation's own curve."""
+    if counts is None:
+        return [dict(point) for point in predicted.get("api_time_curve") or []]
+    paged = counts.at_page(states["written"]["page_size"])
+    rates = [state["qps"] for state in states.values()]
+    start, stop = min(rates), 2 * max(rates)
+    curve = []
+    for index in range(CURVE_POINTS):
+        qps = start * (stop / start) ** (index / (CURVE_POINTS - 1))
+        burst = api.burst_for_defaults(default_qps, default_burst, qps)
+        curve.append({"qps": qps, "burst": burst, "seconds": api.phase_seconds(paged, qps, burst, inherit)})
+    return curve
+
+
+def api_markers(figures: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
+    """The chart's marked points: Velero's default, the recommendation, and what is written when it differs."""
+    states = figures["states"]
+    names = ["default", "recommended"] + (["written"] if figures.get("written_differs") else [])
+    markers = []
+    for name in names:
+        state = states[name]
+        if state.get("api_seconds") is None:
+            continue
+        label = STATE_LABELS[name] + (" (yours kept)" if name == "written" else "")
+        markers.append({"state": name, "label": label, "qps": state["qps"], "seconds": state["api_seconds"],
+                        "text": f"{label}: {describe(state['qps'])} QPS, {_seconds(state['api_seconds'])}"})
+    return markers
+
+
+def figures_svg(figures: t.Mapping[str, t.Any], *, title: str) -> str:
+    """The report's chart: the figures' curve and markers (labels formatted as in the report's table)."""
+    page = figures["states"]["written"]["page_size"]
+    return _svg.api_time_chart(figures["curve"], api_markers(figures), title=title,
+                               note=f"pages of {page}" if figures.get("modeled") else None)
 
 
 def _pod_text(pod: t.Any) -> str:
@@ -367,12 +491,13 @@ def _memory_limit(pod: t.Mapping[str, t.Any]) -> int:
 
 
 def fleet_summary(cluster: str, recommendation: t.Mapping[str, t.Any], rendered: t.Mapping[str, t.Any],
-                  report_path: str | None = None) -> dict[str, t.Any]:
-    """The one row of the fleet report this cluster contributes."""
+                  report_path: str | None = None, figures: t.Mapping[str, t.Any] | None = None) -> dict[str, t.Any]:
+    """The one row of the fleet report this cluster contributes (API figures from ``report_figures``, as in the
+    cluster's report)."""
     rec = recommendation
-    server = rec.get("server") or {}
-    defaults = rec.get("velero_defaults") or {}
     predicted = rec.get("predicted") or {}
+    states = (figures or report_figures(rec, rendered))["states"]
+    default, recommended, written = states["default"], states["recommended"], states["written"]
     placements = {p["item"]: p for p in rendered.get("placements") or []}
     placed = placements.get("maintenance.pod_resources")
     pod = placed["value"] if placed else (rec.get("maintenance") or {}).get("pod_resources") or {}
@@ -386,27 +511,29 @@ def fleet_summary(cluster: str, recommendation: t.Mapping[str, t.Any], rendered:
         key, entry = max(entries, key=lambda pair: _memory_limit(pair[1]["value"]))
         memory = f"global {memory}; {key} {_pod_text(entry['value'])}" + (
             " (yours kept)" if not entry.get("applied", True) else "")
-    rate = written_rate(rec, rendered)
-    written = rendered.get("written") or {}
     return {
         "cluster": cluster,
         "status": "ok",
         "velero_version": rec.get("velero_version"),
         "chart_version": rendered.get("chart_version"),
-        "client_qps": rate["qps"],
-        "client_burst": rate["burst"],
-        "client_page_size": written.get("client_page_size") or server.get("client_page_size"),
-        "recommended_client_qps": server.get("client_qps"),
-        "recommended_client_burst": server.get("client_burst"),
-        "default_client_qps": defaults.get("server.client_qps"),
-        "default_client_burst": defaults.get("server.client_burst"),
+        # What the values set; an unset key is Velero's default (QPS, burst and page size alike).
+        "client_qps": written["qps"],
+        "client_burst": written["burst"],
+        "client_page_size": written["page_size"],
+        "recommended_client_qps": recommended["qps"],
+        "recommended_client_burst": recommended["burst"],
+        "recommended_client_page_size": recommended["page_size"],
+        "default_client_qps": default["qps"],
+        "default_client_burst": default["burst"],
         "maintenance_memory": memory,
         "maintenance_peak_memory": predicted.get("maintenance_peak_memory"),
         "maintenance_peak_memory_range": _range_text(predicted.get("maintenance_peak_memory_range")).strip(" ()")
         or None,
-        "throttle_seconds_default": predicted.get("throttle_seconds_default"),
-        "throttle_seconds_recommended": predicted.get("throttle_seconds_recommended"),
-        "throttle_seconds_written": rate["throttle_seconds"],
+        "throttle_seconds_default": default["throttle_seconds"],
+        "throttle_seconds_recommended": recommended["throttle_seconds"],
+        "throttle_seconds_written": written["throttle_seconds"],
+        "api_seconds_default": default["api_seconds"],
+        "api_seconds_written": written["api_seconds"],
         "conflicts": len(rendered.get("conflicts") or []),
         "warnings": len(rec.get("warnings") or []) + len([w for w in rendered.get("warnings") or []
                                                           if not str(w).startswith("conflict at ")]),
@@ -500,9 +627,13 @@ def fleet_report(rows: t.Iterable[t.Mapping[str, t.Any]]) -> str:
                                                     and same_value(recommended[1], row.get("client_burst"))):
                 rate += f" (yours; tuned {describe(recommended[0])}/{describe(recommended[1])})"
             written = row.get("throttle_seconds_written", row.get("throttle_seconds_recommended"))
+            page = describe(row.get("client_page_size"))
+            if row.get("recommended_client_page_size") is not None and not same_value(
+                    row.get("recommended_client_page_size"), row.get("client_page_size")):
+                page += f" (yours; tuned {describe(row.get('recommended_client_page_size'))})"
             table.append([
                 row["cluster"], status, row.get("velero_version"), row.get("chart_version"), rate,
-                row.get("client_page_size"), row.get("maintenance_memory"),
+                page, row.get("maintenance_memory"),
                 " ".join(str(part) for part in (row.get("maintenance_peak_memory"),
                                                 f"({row['maintenance_peak_memory_range']})"
                                                 if row.get("maintenance_peak_memory_range") else None) if part),

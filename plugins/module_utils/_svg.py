@@ -82,9 +82,29 @@ def _x_ticks(x_min: float, x_max: float, log_x: bool) -> list[float]:
 
 
 def api_time_svg(curve: t.Any, default_qps: float | None, recommended_qps: float, *, title: str) -> str:
-    """SVG line chart of the curve, with the default and recommended QPS marked."""
+    """SVG line chart of the curve, with the default and recommended QPS marked (seconds read off the curve)."""
+    markers = []
+    for label, qps in (("Velero default", default_qps), ("recommended", recommended_qps)):
+        if qps:
+            seconds = interpolate(curve, qps)
+            markers.append({"label": label, "qps": qps, "seconds": seconds,
+                            "text": f"{label}: {_num(qps)} QPS, {_num(seconds)} s"})
+    return api_time_chart(curve, markers, title=title)
+
+
+MARKER_COLOURS = {"Velero default": DEFAULT_COLOUR, "recommended": RECOMMENDED_COLOUR}
+WRITTEN_COLOUR = "#d35400"
+
+
+def api_time_chart(curve: t.Any, markers: t.Sequence[t.Mapping[str, t.Any]], *, title: str,
+                   note: str | None = None) -> str:
+    """SVG line chart of the curve with marked points ``{label, qps, seconds, text}``; the axes span every marker."""
     points = _points(curve)
-    xs = [p[0] for p in points] + [q for q in (default_qps, recommended_qps) if q]
+    for index, marker in enumerate(markers):
+        _points([{"qps": marker.get("qps"), "seconds": marker.get("seconds")}])  # same checks as the curve
+        if not marker.get("text"):
+            raise ValueError(f"markers[{index}]: expected a text")
+    xs = [p[0] for p in points] + [float(m["qps"]) for m in markers]
     x_min, x_max = min(xs), max(xs)
     log_x = x_max / x_min >= 20
     if log_x:
@@ -93,7 +113,7 @@ def api_time_svg(curve: t.Any, default_qps: float | None, recommended_qps: float
         lo, hi = x_min, x_max
     if hi == lo:
         hi = lo + 1
-    y_max = max(p[1] for p in points) or 1.0
+    y_max = max([p[1] for p in points] + [float(m["seconds"]) for m in markers]) or 1.0
     step = _nice_step(y_max)
     y_top = math.ceil(y_max / step) * step
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -125,25 +145,22 @@ def api_time_svg(curve: t.Any, default_qps: float | None, recommended_qps: float
     out.append(f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + plot_h}" stroke="#555"/>')
     scale = " (log scale)" if log_x else ""
     out.append(f'<text x="{LEFT + plot_w / 2:.0f}" y="{HEIGHT - 12}" text-anchor="middle">'
-               f"client QPS (--client-qps){scale}</text>")
+               f"client QPS (--client-qps){scale}{escape(', curve at ' + note) if note else ''}</text>")
     out.append(f'<text x="16" y="{TOP + plot_h / 2:.0f}" text-anchor="middle" '
                f'transform="rotate(-90 16 {TOP + plot_h / 2:.0f})">modeled API time per backup (s)</text>')
     # The curve.
     path = " ".join(f"{_num(sx(x))},{_num(sy(y))}" for x, y in points)
     out.append(f'<polyline points="{path}" fill="none" stroke="{CURVE_COLOUR}" stroke-width="2"/>')
-    # Markers: default and recommended.
+    # Markers, with a legend line each.
     legend_y = TOP + 4
-    for label, qps, colour in (("Velero default", default_qps, DEFAULT_COLOUR),
-                               ("recommended", recommended_qps, RECOMMENDED_COLOUR)):
-        if not qps:
-            continue
-        seconds = interpolate(curve, qps)
-        x, y = sx(qps), sy(seconds)
-        text = f"{label}: {_num(qps)} QPS, {_num(seconds)} s"
+    for marker in markers:
+        colour = MARKER_COLOURS.get(str(marker["label"]), WRITTEN_COLOUR)
+        text = str(marker["text"])
+        x, y = sx(float(marker["qps"])), sy(float(marker["seconds"]))
         out.append(f'<circle cx="{_num(x)}" cy="{_num(y)}" r="5" fill="{colour}"><title>{escape(text)}</title>'
                    "</circle>")
-        out.append(f'<circle cx="{WIDTH - RIGHT - 190}" cy="{legend_y}" r="4" fill="{colour}"/>')
-        out.append(f'<text x="{WIDTH - RIGHT - 180}" y="{legend_y + 4}">{escape(text)}</text>')
+        out.append(f'<circle cx="{WIDTH - RIGHT - 210}" cy="{legend_y}" r="4" fill="{colour}"/>')
+        out.append(f'<text x="{WIDTH - RIGHT - 200}" y="{legend_y + 4}">{escape(text)}</text>')
         legend_y += 16
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -81,7 +81,8 @@ def _validator(era: eras.ChartEra) -> t.Any:
 
 
 def known_paths(schema: t.Mapping[str, t.Any]) -> list[str]:
-    """Every dotted key path a schema names (for "did you mean" hints)."""
+    """Every dotted key path a schema names (for "did you mean" hints); list items are ``[]``, map entries ``*``
+    (``configuration.backupStorageLocation[].config``, ``schedules.*.template.ttl``)."""
     defs = schema.get("$defs", {})
     paths: list[str] = []
 
@@ -94,9 +95,15 @@ def known_paths(schema: t.Mapping[str, t.Any]) -> list[str]:
             path = f"{prefix}.{key}" if prefix else key
             paths.append(path)
             walk(child, path, depth + 1)
+        for option in node.get("anyOf") or []:
+            walk(option, prefix, depth + 1)
+        if isinstance(node.get("items"), t.Mapping):
+            walk(node["items"], prefix + "[]", depth + 1)
+        if isinstance(node.get("additionalProperties"), t.Mapping) and prefix:
+            walk(node["additionalProperties"], prefix + ".*", depth + 1)
 
     walk(schema, "", 0)
-    return paths
+    return list(dict.fromkeys(paths))
 
 
 def _path_text(parts: t.Iterable[t.Any]) -> str:
@@ -106,7 +113,39 @@ def _path_text(parts: t.Iterable[t.Any]) -> str:
     return text
 
 
-def _unknown_key_message(era: eras.ChartEra, parent: str, key: str, paths: list[str]) -> str:
+def _generic_parts(schema: t.Mapping[str, t.Any], parts: t.Sequence[t.Any]) -> list[str]:
+    """The schema's name of each part of a concrete path: ``[]`` for a list index, ``*`` for a map entry."""
+    defs = schema.get("$defs", {})
+    node: t.Any = schema
+    generic: list[str] = []
+    for part in parts:
+        if isinstance(node, t.Mapping) and "$ref" in node:
+            node = defs.get(node["$ref"].rsplit("/", 1)[-1], {})
+        options = [node] + list(node.get("anyOf") or []) if isinstance(node, t.Mapping) else []
+        if isinstance(part, int):
+            generic.append("[]")
+            node = next((o["items"] for o in options if isinstance(o.get("items"), t.Mapping)), {})
+        elif any(part in (o.get("properties") or {}) for o in options):
+            generic.append(str(part))
+            node = next(o["properties"][part] for o in options if part in (o.get("properties") or {}))
+        else:
+            generic.append("*")
+            node = next((o["additionalProperties"] for o in options
+                         if isinstance(o.get("additionalProperties"), t.Mapping)), {})
+    return generic
+
+
+def _join(parts: t.Sequence[str]) -> str:
+    text = ""
+    for part in parts:
+        text += part if part.startswith("[") else (f".{part}" if text else part)
+    return text
+
+
+def _unknown_key_message(era: eras.ChartEra, schema: t.Mapping[str, t.Any], parts: t.Sequence[t.Any], key: str,
+                         paths: list[str]) -> str:
+    parent = _path_text(parts)
+    generic = _join(_generic_parts(schema, parts))
     full = f"{parent}.{key}" if parent else key
     where = f"under {parent}" if parent else "at the top level"
     message = f"unknown key {full!r} ({where}) for chart {era.first} to {era.last}"
@@ -116,8 +155,10 @@ def _unknown_key_message(era: eras.ChartEra, parent: str, key: str, paths: list[
                 eras.MAINTENANCE_LATEST_JOBS):
         return f"{message}: {_legacy_maintenance_hint(era, full)}"
     prefix = parent + "." if parent else ""
-    siblings = [path.rsplit(".", 1)[-1] for path in paths
-                if (path.rsplit(".", 1)[0] if "." in path else "") == parent]
+    siblings = [path[len(generic) + 1:] if generic else path for path in paths
+                if path.startswith(generic + "." if generic else "") and "." not in path[len(generic) + 1:]
+                and "[" not in path[len(generic) + 1:]] if generic else [p for p in paths if "." not in p
+                                                                         and "[" not in p]
     # A misspelling of a sibling (clientQps, resource) first, then the same name elsewhere (mis-indented).
     lowered = {sibling.lower(): sibling for sibling in siblings}
     close = [s for s in siblings if s.lower() == key.lower()]
@@ -125,10 +166,42 @@ def _unknown_key_message(era: eras.ChartEra, parent: str, key: str, paths: list[
     close = close or [lowered[c] for c in difflib.get_close_matches(key.lower(), list(lowered), n=2, cutoff=0.75)]
     if close:
         return f"{message}; did you mean {' or '.join(prefix + name for name in close)}?"
-    elsewhere = [path for path in paths if path.rsplit(".", 1)[-1].lower() == key.lower() and path != full]
+    own = f"{generic}.{key}" if generic else key
+    elsewhere = [path for path in paths if path.rsplit(".", 1)[-1].lower() == key.lower() and path != own]
+    # Deeper in the same item first (schedules.<name>.ttl belongs at schedules.<name>.template.ttl), shown with
+    # the user's own names and indexes.
+    inside = [parent + path[len(generic):] for path in elsewhere if generic and path.startswith(generic + ".")]
+    if inside:
+        return f"{message}; it belongs at {' or '.join(inside[:3])} (mis-indented?)"
     if elsewhere:
-        return f"{message}; it belongs at {' or '.join(elsewhere[:3])} (mis-indented?)"
+        shown = [path.replace("[]", "[0]").replace(".*.", ".<name>.") for path in elsewhere[:3]]
+        return f"{message}; it belongs at {' or '.join(shown)} (mis-indented?)"
+    pass_through = [(path, note) for path, note in _pass_through(schema, parts)]
+    if pass_through:
+        name, note = pass_through[0]
+        return (f"{message}; it belongs at {prefix}{name}.{key} (mis-indented? {name} is passed through untyped: "
+                f"{note})")
     return f"{message} (the chart would silently ignore it)"
+
+
+def _pass_through(schema: t.Mapping[str, t.Any], parts: t.Sequence[t.Any]) -> list[tuple[str, str]]:
+    """Free-form maps (``x-pass-through``) of the object at ``parts``: where a stray provider key belongs."""
+    defs = schema.get("$defs", {})
+    node: t.Any = schema
+    for part in parts:
+        if isinstance(node, t.Mapping) and "$ref" in node:
+            node = defs.get(node["$ref"].rsplit("/", 1)[-1], {})
+        if not isinstance(node, t.Mapping):
+            return []
+        if isinstance(part, int):
+            node = node.get("items") or {}
+        elif part in (node.get("properties") or {}):
+            node = node["properties"][part]
+        else:
+            node = node.get("additionalProperties") if isinstance(node.get("additionalProperties"), t.Mapping) else {}
+    props = node.get("properties") or {} if isinstance(node, t.Mapping) else {}
+    return [(name, str(child["x-pass-through"])) for name, child in props.items()
+            if isinstance(child, t.Mapping) and child.get("x-pass-through")]
 
 
 def _describe_expected(schema: t.Mapping[str, t.Any], defs: t.Mapping[str, t.Any]) -> str:
@@ -162,7 +235,8 @@ def validate_values(values: t.Mapping[str, t.Any], era: eras.ChartEra, *, user_v
         except KeyError:
             continue
         container.pop(last, None)
-    errors = sorted(validator.iter_errors(checked), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    errors = sorted(_leaf_errors(validator.iter_errors(checked)),
+                    key=lambda e: (list(map(str, e.absolute_path)), e.message))
     if not errors:
         return
     paths = known_paths(schema)
@@ -180,7 +254,8 @@ def validate_values(values: t.Mapping[str, t.Any], era: eras.ChartEra, *, user_v
                     problems.append(f"{source}: key {location + '.' + key!r} is not a repository key "
                                     "<volumeNamespace>-<backupStorageLocation>-<kopia|restic>")
                 else:
-                    problems.append(f"{source}: {_unknown_key_message(era, location, key, paths)}")
+                    problems.append(f"{source}: "
+                                    f"{_unknown_key_message(era, schema, list(error.absolute_path), key, paths)}")
         elif error.validator == "required":
             problems.append(f"{source}: {location}: {error.message}; Velero needs all four of "
                             f"{', '.join(POD_RESOURCE_FIELDS)} (\"0\" = unbounded)")
@@ -188,6 +263,21 @@ def validate_values(values: t.Mapping[str, t.Any], era: eras.ChartEra, *, user_v
             problems.append(f"{source}: {location or 'values'} = {error.instance!r} is not valid for chart "
                             f"{era.first} to {era.last}: expected {_describe_expected(error.schema, defs)}")
     raise ValueError("; ".join(dict.fromkeys(problems)))
+
+
+def _leaf_errors(errors: t.Iterable[t.Any]) -> t.Iterator[t.Any]:
+    """Errors with an ``anyOf`` (initContainers: a list of containers, or a template string) replaced by those of
+    the option of the value's own type, so an unknown container key gets its own message."""
+    for error in errors:
+        if error.validator == "anyOf" and error.context:
+            # The option of another type fails on "type" only; what remains is the matching option's own problem.
+            nested = [sub for sub in error.context if sub.validator != "type"]
+            if not all(sub.relative_path or sub.validator == "additionalProperties" for sub in nested):
+                nested = []  # a bad value itself (1000000 for a count): the anyOf error names the accepted forms
+            if nested:
+                yield from _leaf_errors(nested)
+                continue
+        yield error
 
 
 def _source(user_values: t.Mapping[str, t.Any] | None, parts: list[t.Any], field: str) -> str:

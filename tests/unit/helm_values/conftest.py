@@ -104,6 +104,13 @@ def make_recommendation(velero_version: str = "1.14.0", *, repositories: dict[st
         "warnings": ["kopia reported 2438 index blobs: run maintenance before the next full backup"],
         "predicted": {
             "api_requests": 24000, "throttle_seconds_default": 220.5, "throttle_seconds_recommended": 40.2,
+            # 24000 requests in pages of 1000; the report computes every API figure from this breakdown.
+            "api_requests_breakdown": {
+                "server_discovery": 2, "namespace_list": 6, "collection_lists": 2200, "additional_gets": 20000,
+                "volume_requests": 300, "plugin_discovery": 6, "plugin_requests": 1486, "server_total": 22508,
+                "plugin_total": 1492, "total": 24000, "page_size": page_size, "list_calls": 200,
+                "listed_objects": 2000000, "namespaces": 5000, "plugin_discovery_helpers": 3,
+                "plugin_discovery_per_helper": 2},
             "plugin_throttle_seconds": 0.0 if inherit else 35.0, "maintenance_peak_memory_bytes": 5476083302,
             "maintenance_peak_memory": "5.1Gi",
             "api_time_curve": [{"qps": q, "burst": int(q * 1.3), "seconds": round(24000 / q, 1)}

@@ -43,7 +43,15 @@ def test_report_has_every_tuned_value_with_default_recommendation_why_and_effect
     rows = {row[0]: row for row in table_rows(report, "Tuned values")}
     assert set(rows) == {p["item"] for p in rendered["placements"]}
     assert rows["server.client_qps"][1:3] == ["100 (Velero 1.16.2 default)", "300 (not applied: you keep 50)"]
-    assert "throttling per full backup 3m40s -> 40s" in rows["server.client_qps"][3]
+    # The user's QPS 50 is kept: the effect is that of what is written (50/400), not of the recommendation.
+    states = rp.report_figures(rec, rendered)["states"]
+    assert (states["written"]["qps"], states["written"]["burst"]) == (50.0, 400)
+    assert rows["server.client_qps"][3] == (
+        f"client-side throttling per full backup {rp._seconds(states['default']['throttle_seconds'])} -> "
+        f"{rp._seconds(states['written']['throttle_seconds'])}; modeled API phase "
+        f"{rp._seconds(states['default']['api_seconds'])} -> {rp._seconds(states['written']['api_seconds'])} "
+        "with the written values")
+    assert states["written"]["api_seconds"] > states["recommended"]["api_seconds"]
     assert rows["maintenance.pod_resources"][1] == ("cpu none/none, memory none/none (request/limit) "
                                                     "(Velero 1.16.2 default)")
     # Chart 10.1.3 sets no resources: the cluster runs without requests or limits, not velero install's.
@@ -176,14 +184,15 @@ def test_fleet_report_shows_the_users_values_and_their_throttling_when_they_won(
     assert (row["client_qps"], row["client_burst"]) == (50.0, 80.0)
     # The throttling of what is written (50/80), not of the tuned rate that was not applied.
     breakdown = rec["predicted"]["api_requests_breakdown"]
-    assert row["throttle_seconds_written"] == round(api.server_throttle_from_breakdown(breakdown, 50.0, 80), 2)
+    assert row["throttle_seconds_written"] == pytest.approx(api.server_throttle_from_breakdown(breakdown, 50.0, 80))
     assert row["throttle_seconds_written"] > rec["predicted"]["throttle_seconds_default"] > \
         rec["predicted"]["throttle_seconds_recommended"]
     line = next(line for line in rp.fleet_report([row]).splitlines() if line.startswith("| c |"))
     assert "100/100 -> 50/80 (yours; tuned" in line
     assert f"-> {rp._seconds(row['throttle_seconds_written'])} |" in line
     report = rp.cluster_report("c", rec, rendered)
-    assert "With the QPS/burst the values really set (50/80, yours kept)" in report
+    assert "- What the values set: 50/80 QPS/burst, pages of 500, yours kept (Velero's defaults: 100/100" in report
+    assert f"{rp._seconds(row['throttle_seconds_written'])} with the written values" in report
 
 
 def test_fleet_report_shows_the_largest_maintenance_entry_next_to_the_global_one():

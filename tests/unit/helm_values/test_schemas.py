@@ -226,3 +226,102 @@ def test_schema_files_are_pretty_json_with_metadata():
         assert data["x-chart-versions"] == [era.first, era.last]
         assert data["additionalProperties"] is False
         assert copy.deepcopy(data) == data
+
+
+# --- Items of lists and maps of objects (issue 11, section 3) ---------------------------------------------------
+
+@pytest.mark.parametrize("era_id", ERA_IDS)
+def test_the_two_common_mis_indents_are_caught_in_every_era(era_id):
+    region = _reject(era_id, {"configuration": {"backupStorageLocation": [
+        {"name": "default", "provider": "aws", "bucket": "b", "region": "eu-west-1"}]}})
+    assert "unknown key 'configuration.backupStorageLocation[0].region'" in region
+    assert "it belongs at configuration.backupStorageLocation[0].config.region" in region
+    assert "passed through untyped" in region
+    ttl = _reject(era_id, {"schedules": {"daily": {"schedule": "0 1 * * *", "ttl": "240h"}}})
+    assert "unknown key 'schedules.daily.ttl' (under schedules.daily)" in ttl
+    assert "it belongs at schedules.daily.template.ttl (mis-indented?)" in ttl
+
+
+@pytest.mark.parametrize("era_id", ERA_IDS)
+@pytest.mark.parametrize("values, expected", [
+    ({"configuration": {"volumeSnapshotLocation": [{"name": "default", "provider": "aws", "region": "x"}]}},
+     "it belongs at configuration.volumeSnapshotLocation[0].config.region"),
+    ({"configuration": {"backupStorageLocation": [{"name": "a", "provider": "aws", "bucket": "b"},
+                                                  {"name": "b", "provider": "aws", "bucket": "c",
+                                                   "s3Url": "https://minio"}]}},
+     "it belongs at configuration.backupStorageLocation[1].config.s3Url"),
+    ({"configuration": {"backupStorageLocation": [{"name": "a", "provider": "aws", "bucket": "b",
+                                                   "credential": {"name": "cloud", "keys": "x"}}]}},
+     "did you mean configuration.backupStorageLocation[0].credential.key?"),
+    ({"schedules": {"daily": {"schedule": "@daily", "template": {"includedNamespace": ["a"]}}}},
+     "did you mean schedules.daily.template.includedNamespaces"),
+    ({"schedules": {"daily": {"schedule": "@daily", "storageLocation": "default"}}},
+     "it belongs at schedules.daily.template.storageLocation"),
+    ({"schedules": {"daily": {"shedule": "@daily"}}}, "did you mean schedules.daily.schedule?"),
+    ({"initContainers": [{"name": "velero-plugin-for-aws", "image": "velero/velero-plugin-for-aws:v1.9.0",
+                          "volumeMount": [{"mountPath": "/target", "name": "plugins"}]}]},
+     "did you mean initContainers[0].volumeMounts?"),
+    ({"credentials": {"useSecret": True, "secretContent": {"cloud": "x"}}},
+     "did you mean credentials.secretContents?"),
+    ({"configMaps": {"fs-restore-action-config": {"label": {}, "data": {}}}},
+     "did you mean configMaps.fs-restore-action-config.labels?"),
+])
+def test_items_of_lists_and_maps_are_strict(era_id, values, expected):
+    assert expected in _reject(era_id, values)
+
+
+def real_world_values(era: eras.ChartEra) -> dict[str, t.Any]:
+    """Values as teams write them: two locations with credentials, a schedule with its template, plugins as init
+    containers (and as a template string), the cloud credentials secret."""
+    values: dict[str, t.Any] = {
+        "initContainers": [{"name": "velero-plugin-for-aws", "image": "velero/velero-plugin-for-aws:v1.9.0",
+                            "imagePullPolicy": "IfNotPresent",
+                            "volumeMounts": [{"mountPath": "/target", "name": "plugins"}]}],
+        "configuration": {
+            "backupStorageLocation": [
+                {"name": "default", "provider": "aws", "bucket": "velero", "prefix": "prod", "default": True,
+                 "accessMode": "ReadWrite", "credential": {"name": "cloud-credentials", "key": "cloud"},
+                 "config": {"region": "eu-west-1", "s3ForcePathStyle": "true", "s3Url": "https://minio:9000"}},
+                {"name": "dr", "provider": "aws", "bucket": "velero-dr", "accessMode": "ReadOnly",
+                 "config": {"region": "eu-central-1"}}],
+            "volumeSnapshotLocation": [{"name": "default", "provider": "aws", "config": {"region": "eu-west-1"}}],
+        },
+        "credentials": {"useSecret": True, "secretContents": {"cloud": "[default]\naws_access_key_id=x\n"},
+                        "extraEnvVars": {"AWS_SHARED_CREDENTIALS_FILE": "/credentials/cloud"}},
+        "schedules": {"daily": {"disabled": False, "schedule": "0 1 * * *", "useOwnerReferencesInBackup": False,
+                                "labels": {"team": "platform"}, "annotations": {"a": "b"},
+                                "template": {"ttl": "240h", "storageLocation": "default",
+                                             "includedNamespaces": ["*"], "excludedResources": ["events"],
+                                             "snapshotVolumes": True, "defaultVolumesToFsBackup": False,
+                                             "labelSelector": {"matchLabels": {"backup": "true"}},
+                                             "hooks": {"resources": []}, "metadata": {"labels": {"x": "y"}}}}},
+        "configMaps": {"fs-restore-action-config": {"labels": {"velero.io/plugin-config": ""},
+                                                    "data": {"image": "velero/velero:v1.14.0"}}},
+    }
+    if era.velero_minor >= 13:  # snapshotMoveData is in the Schedule CRD from chart 5.1.0 (Velero 1.12)
+        values["schedules"]["daily"]["template"]["snapshotMoveData"] = False
+    return values
+
+
+@pytest.mark.parametrize("era_id", ERA_IDS)
+def test_real_world_items_pass_in_every_era(era_id):
+    era = eras.era_by_id(era_id)
+    values_schema.validate_values(real_world_values(era), era)
+    values_schema.validate_values({"initContainers": "- name: {{ .Values.plugin }}\n  image: x\n"}, era)
+
+
+def test_item_keys_are_read_from_the_templates(values_dir):
+    """A key a later chart added is accepted only in eras with a release whose template reads it."""
+    first, last = eras.era_by_id("5.1.0-5.2.2"), eras.era_by_id("12.0.0-12.1.0")
+    sync = {"configuration": {"backupStorageLocation": [{"name": "d", "provider": "aws", "bucket": "b",
+                                                         "backupSyncPeriod": "1m"}]}}
+    values_schema.validate_values(sync, last)  # chart 12.0.1 reads backupSyncPeriod
+    assert "unknown key 'configuration.backupStorageLocation[0].backupSyncPeriod'" in _reject(first.id, sync)
+    skip = {"schedules": {"daily": {"schedule": "@daily", "skipImmediately": True}}}
+    values_schema.validate_values(skip, last)
+    assert "unknown key 'schedules.daily.skipImmediately'" in _reject(first.id, skip)
+    keys = schema_gen.template_item_keys("12.1.0", "backupstoragelocation.yaml",
+                                         "range .Values.configuration.backupStorageLocation",
+                                         schema_gen.ITEM_TEMPLATES[0][3], values_dir / "charts")
+    assert {"name", "provider", "bucket", "prefix", "config", "credential", "accessMode"} <= keys
+    assert not keys & {"Values", "Release", "key", "region"}
