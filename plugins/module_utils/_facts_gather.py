@@ -495,9 +495,7 @@ class Gatherer:
         leftovers = []
         for repo in self.repositories:
             self.observations.add_repository(repo)
-            entry = _observed.leftover_restore_annotation(repo)
-            if entry is not None:
-                leftovers.append(entry)
+            leftovers.extend(_observed.leftover_restore_marks(repo))
         return leftovers
 
 

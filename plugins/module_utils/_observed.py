@@ -22,18 +22,17 @@ The shape of ``observed`` is the ``sizing`` input of the same name; every figure
 
 from __future__ import annotations
 
-import json
 import re
 import typing as t
 
 from ._quantity import format_memory, parse_memory
+from ._restore_marks import read_marks
 from ._velero_server import container_runs
 
 OOM_REASON = "OOMKilled"
 INDEX_BLOBS = re.compile(r"Found too many index blobs \((\d+)\)")
 MAINTENANCE_CONTAINER = "velero-repo-maintenance-container"  # pkg/repository/maintenance (1.14+)
 REPO_NAME_LABEL = "velero.io/repo-name"
-RESTORE_ANNOTATION = "velero-ops.tuning/restore-maintenance-frequency"
 
 ROLES = ("maintenance", "server", "node_agent")
 _ROLE_TEXT = {"maintenance": "maintenance Job", "server": "Velero server", "node_agent": "node-agent"}
@@ -194,35 +193,34 @@ def smallest_node_memory(nodes: t.Iterable[t.Mapping[str, t.Any]], names: t.Coll
     return smallest, source
 
 
-def leftover_restore_annotation(repo: t.Mapping[str, t.Any]) -> dict[str, t.Any] | None:
-    """A drift entry for a BackupRepository still carrying ``repo_maintenance``'s restore annotation: an
-    interrupted run changed ``spec.maintenanceFrequency`` and never put the original back."""
+def leftover_restore_marks(repo: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
+    """Drift entries for a BackupRepository still carrying ``repo_maintenance``'s restore annotations
+    (``_restore_marks``): an interrupted run changed a field temporarily and never put the original back."""
     meta = repo.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    if RESTORE_ANNOTATION not in annotations:
-        return None
-    raw = str(annotations[RESTORE_ANNOTATION])
-    original: t.Any = raw
-    since = None
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict):
-        original = next((parsed[k] for k in ("original", "value", "maintenanceFrequency") if k in parsed), raw)
-        since = next((parsed[k] for k in ("time", "since", "at", "changed_at") if k in parsed), None)
-    elif isinstance(parsed, str):
-        original = parsed
     name = str(meta.get("name") or "")
-    current = (repo.get("spec") or {}).get("maintenanceFrequency")
-    when = f" at {since}" if since else ""
-    return {
-        "setting": f"backup_repositories.{name}.maintenance_frequency",
-        "current": current,
-        "recommended": original,
-        "velero_default": None,
-        "source": f"BackupRepository {meta.get('namespace') or ''}/{name} annotation {RESTORE_ANNOTATION}",
-        "explanation": (f"a repo_maintenance run changed spec.maintenanceFrequency temporarily{when} and did not "
-                        f"restore it (interrupted); run velero_ops.tuning.repo_maintenance again, which restores it, "
-                        f"or set it back to {original!s} and remove the annotation"),
-    }
+    entries = []
+    for mark in read_marks(repo):
+        section, _, key = mark.field.partition(".")
+        part = repo.get(section) if section else None
+        current = part.get(key) if isinstance(part, dict) else None
+        when = f" at {mark.since}" if mark.since else ""
+        if mark.problem:
+            explanation = f"a restore annotation of repo_maintenance is present but unusable: {mark.problem}"
+        else:
+            explanation = (f"a repo_maintenance run changed {mark.field} temporarily{when} and did not restore it "
+                           f"(interrupted); run velero_ops.tuning.repo_maintenance again, which restores it, or set "
+                           f"it back to {mark.original!s} and remove the annotation")
+        entries.append({
+            "setting": f"backup_repositories.{name}.{_snake(key) if key else 'restore_annotation'}",
+            "current": current,
+            "recommended": mark.original,
+            "velero_default": None,
+            "source": f"BackupRepository {meta.get('namespace') or ''}/{name} annotation {mark.annotation}",
+            "explanation": explanation,
+        })
+    return entries
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+

@@ -424,9 +424,10 @@ drift:
     - A C(--client-qps)/C(--client-burst) value Velero refuses at start (qps below 0, burst 0 or less, not a number)
       or reads differently (0, or so large it removes the limit) is listed even without a Velero version, with
       C(note) saying what Velero does and C(refused_by_velero).
-    - A BackupRepository still carrying the C(velero-ops.tuning/restore-maintenance-frequency) annotation (a
-      M(velero_ops.tuning.repo_maintenance) run was interrupted before it restored C(spec.maintenanceFrequency)) is
-      listed as C(backup_repositories.<name>.maintenance_frequency) with the original as C(recommended).
+    - A BackupRepository still carrying a C(velero-ops.tuning/restore-*) annotation (a
+      M(velero_ops.tuning.repo_maintenance) run was interrupted before it restored C(spec.maintenanceFrequency) or
+      C(status.lastMaintenanceTime)) is listed as C(backup_repositories.<name>.maintenance_frequency) (or
+      C(.last_maintenance_time)) with the original as C(recommended).
   returned: success
   type: list
   elements: dict

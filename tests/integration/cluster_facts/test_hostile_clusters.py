@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _kube, _restore_marks
 from ansible_collections.velero_ops.tuning.plugins.module_utils._facts_gather import FactsRequest, gather
 from support import rbac
 from support import velero_cluster as vc
@@ -19,7 +19,7 @@ from support.kube_api_server import KubeAPITestServer
 
 ROLE = yaml.safe_load((Path(__file__).resolve().parents[3] / "docs/rbac/cluster-facts-clusterrole.yaml").read_text())
 GiB = 2**30
-RESTORE_ANNOTATION = "velero-ops.tuning/restore-maintenance-frequency"
+RESTORE_ANNOTATION = _restore_marks.ANNOTATIONS["frequency"]
 
 
 def _client(server: KubeAPITestServer, tmp_path: Path, **kwargs) -> _kube.KubeClient:
@@ -173,7 +173,7 @@ def _velero_pods(server: KubeAPITestServer) -> None:
     repo["status"]["recentMaintenance"].append({
         "result": "Failed", "startTimestamp": "2026-12-01T02:00:00Z",
         "message": 'level=warning msg="Found too many index blobs (23456), this may result in degraded performance!"'})
-    repo["metadata"]["annotations"] = {RESTORE_ANNOTATION: '{"original": "1h0m0s", "time": "2026-12-01T02:00:00Z"}'}
+    repo["metadata"]["annotations"] = {RESTORE_ANNOTATION: _restore_marks.encode_mark("frequency", "1h0m0s", "2026-12-01T02:00:00Z")}
     repo["spec"]["maintenanceFrequency"] = "1m"
     server.put(repo)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.velero_ops.tuning.plugins.module_utils import _observed
+from ansible_collections.velero_ops.tuning.plugins.module_utils import _observed, _restore_marks
 from ansible_collections.velero_ops.tuning.plugins.module_utils._api_shapes import (
     MalformedObject,
     check_list_page,
@@ -198,17 +198,25 @@ def test_smallest_node_prefers_the_node_agent_nodes():
     assert memory == 8 * 2**30 and "all schedulable nodes" in source
 
 
-@pytest.mark.parametrize(("annotation", "original", "since"), [
-    ("1h0m0s", "1h0m0s", None),
-    ('{"original": "4h", "time": "2026-12-04T10:00:00Z"}', "4h", "2026-12-04T10:00:00Z"),
-    ('"24h"', "24h", None),
+@pytest.mark.parametrize(("method", "field", "temporary", "setting"), [
+    ("frequency", ("spec", "maintenanceFrequency"), "1m", "maintenance_frequency"),
+    ("last_maintenance_time", ("status", "lastMaintenanceTime"), None, "last_maintenance_time"),
 ])
-def test_leftover_restore_annotation_is_drift(annotation, original, since):
+def test_leftover_restore_mark_is_drift(method, field, temporary, setting):
+    # The annotation exactly as repo_maintenance writes it (one format, one module: _restore_marks).
+    mark = _restore_marks.encode_mark(method, "4h", "2026-12-04T10:00:00Z")
     repo = {"metadata": {"name": "shop-default-kopia", "namespace": "velero",
-                         "annotations": {_observed.RESTORE_ANNOTATION: annotation}},
+                         "annotations": {_restore_marks.ANNOTATIONS[method]: mark}},
+            field[0]: {field[1]: temporary}}
+    [entry] = _observed.leftover_restore_marks(repo)
+    assert entry["setting"] == f"backup_repositories.shop-default-kopia.{setting}"
+    assert entry["current"] == temporary and entry["recommended"] == "4h"
+    assert "2026-12-04T10:00:00Z" in entry["explanation"] and "interrupted" in entry["explanation"]
+    assert _observed.leftover_restore_marks({"metadata": {"name": "x"}}) == []
+
+
+def test_unusable_restore_mark_is_reported_not_trusted():
+    repo = {"metadata": {"name": "x", "annotations": {_restore_marks.ANNOTATIONS["frequency"]: "1h0m0s"}},
             "spec": {"maintenanceFrequency": "1m"}}
-    entry = _observed.leftover_restore_annotation(repo)
-    assert entry["setting"] == "backup_repositories.shop-default-kopia.maintenance_frequency"
-    assert entry["current"] == "1m" and entry["recommended"] == original
-    assert (since in entry["explanation"]) if since else "interrupted" in entry["explanation"]
-    assert _observed.leftover_restore_annotation({"metadata": {"name": "x"}}) is None
+    [entry] = _observed.leftover_restore_marks(repo)
+    assert entry["recommended"] is None and "unusable" in entry["explanation"]
