@@ -200,7 +200,7 @@ def leftover_restore_marks(repo: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]
     name = str(meta.get("name") or "")
     entries = []
     for mark in read_marks(repo):
-        section, _, key = mark.field.partition(".")
+        section, _dot, key = mark.field.partition(".")
         part = repo.get(section) if section else None
         current = part.get(key) if isinstance(part, dict) else None
         when = f" at {mark.since}" if mark.since else ""
@@ -223,4 +223,3 @@ def leftover_restore_marks(repo: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
