@@ -253,6 +253,17 @@ def configmap_labels_required(chart_version: t.Any, key: str | None = None) -> b
     return _version_tuple(parse_chart_version(chart_version)) < (8, 7, 0)
 
 
+# Chart releases whose own values.schema.json requires `config` in every backupStorageLocation and
+# volumeSnapshotLocation item (10.0.4 added the requirement, 10.0.7 dropped it): helm refuses values without it.
+LOCATION_CONFIG_REQUIRED = ("10.0.4", "10.0.6")
+LOCATION_LISTS = ("configuration.backupStorageLocation", "configuration.volumeSnapshotLocation")
+
+
+def location_config_required(chart_version: t.Any) -> bool:
+    """Whether chart ``chart_version``'s values.schema.json requires `config` in every location item."""
+    return _in_range(parse_chart_version(chart_version), *LOCATION_CONFIG_REQUIRED)
+
+
 def parse_chart_version(value: t.Any, field: str = "velero_chart_version") -> str:
     match = _CHART_VERSION.match(value.strip()) if isinstance(value, str) else None
     if match is None:

@@ -21,7 +21,7 @@ from . import _chart_eras as eras
 from ._values_dump import dump_values, load_overrides
 from ._values_merge import UserWins, effective_server_setting, mark_kept, merge_values
 from ._values_plan import TuningPlan, check_release_name, describe, plan_tuning
-from ._values_schema import check_flags, check_maintenance_config, validate_values
+from ._values_schema import check_flags, check_location_config, check_maintenance_config, validate_values
 
 
 def _user_config_maps_without_labels(values: dict[str, t.Any], plan: TuningPlan, chart: str) -> list[str]:
@@ -81,6 +81,7 @@ def render_values(recommendation: t.Mapping[str, t.Any], chart_version: t.Any, *
                                             f"of {eras.RESTORE_ACTION_CONFIG_MAP}")
                            + " and fails to render without them.")
     validate_values(merged, era, user_values=user_values, unchecked=unchecked)
+    check_location_config(merged, chart)
     mark_kept(plan.placements, conflicts)
     # A chart newer than the newest known (within its major) is rendered with the newest era's rules: say so first.
     assumption = eras.chart_assumption(chart)

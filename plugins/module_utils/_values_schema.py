@@ -292,6 +292,21 @@ def _source(user_values: t.Mapping[str, t.Any] | None, parts: list[t.Any], field
     return field
 
 
+def check_location_config(values: t.Mapping[str, t.Any], chart_version: str, *,
+                          field: str = "velero_values_overrides") -> None:
+    """Raise ``ValueError`` for location items without `config` where the chart's own schema requires it."""
+    if not eras.location_config_required(chart_version):
+        return
+    first, last = eras.LOCATION_CONFIG_REQUIRED
+    missing = [f"{path}[{index}].config" for path in eras.LOCATION_LISTS
+               for index, item in enumerate(nested_get(values, path) or [])
+               if isinstance(item, t.Mapping) and "config" not in item]
+    if missing:
+        raise ValueError(f"{field}: {', '.join(missing)} is required by chart {chart_version} (charts {first} to "
+                         f"{last} require config in every location item in their values.schema.json, and helm "
+                         "refuses values without it); add config: {} to the item, or use a newer chart release")
+
+
 def check_flags(values: t.Mapping[str, t.Any], era: eras.ChartEra, velero_version: t.Any, *,
                 user_values: t.Mapping[str, t.Any] | None = None, field: str = "velero_values_overrides") -> None:
     """Raise ``ValueError`` for extraArgs flags the cluster's Velero does not have (it would refuse to start)."""

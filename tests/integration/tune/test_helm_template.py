@@ -520,10 +520,12 @@ def test_another_release_name_renders_consistent_names(chart: str) -> None:
     check_manifests(chart, ValueSet("big-with-overrides-release-myrel", rec, rendered, USER, False), docs)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 section 3: the strict schema of chart 10.0.0-10.0.13 does not know "
-                                       "that 10.0.4 to 10.0.6 require config in every location; helm refuses")
-def test_locations_without_config_are_refused_where_the_chart_requires_config() -> None:
+@pytest.mark.parametrize("chart", ["10.0.4", "10.0.6"])
+def test_locations_without_config_are_refused_where_the_chart_requires_config(chart: str) -> None:
     rec = recommend({"velero_version": "1.16.0", **INPUTS})
     overrides = {"configuration": {"backupStorageLocation": [{"name": "default", "provider": "gcp", "bucket": "b"}]}}
-    with pytest.raises(ValueError, match=r"backupStorageLocation\[0\]\.config"):
-        hv.render_values(rec, "10.0.4", overrides=overrides)
+    with pytest.raises(ValueError, match=r"backupStorageLocation\[0\]\.config is required by chart"):
+        hv.render_values(rec, chart, overrides=overrides)
+    # Charts around the range take the same values (their schemas do not require config).
+    for other in ("10.0.3", "10.0.7"):
+        hv.render_values(rec, other, overrides=copy.deepcopy(overrides))
