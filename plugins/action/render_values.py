@@ -20,6 +20,7 @@ import os
 import typing as t
 
 from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.parsing.vault import VaultHelper
 from ansible.plugins.action import ActionBase
 
@@ -64,6 +65,7 @@ ARGUMENT_SPEC: dict[str, t.Any] = {
     "report_link": {"type": "str"},
     "mode": {"type": "raw", "default": "0600"},
     "backup": {"type": "bool", "default": False},
+    "live_facts": {"type": "bool"},
 }
 REPORT_FILE = "report.md"
 
@@ -87,6 +89,10 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         name = self._task.args.get("cluster_name") or task_vars.get("inventory_hostname") or "cluster"
+        # tune.yml's input check, here rather than in an assert task: a task costs a worker process per host.
+        missing = _missing_inventory_inputs(self._task.args)
+        if missing:
+            raise AnsibleActionFail(f"{name}: {missing}")
         # ansible-core's argument validation crashes on a list or number where a dict with options is expected.
         problem = section_shape_problem(self._task.args)
         if problem:
@@ -281,6 +287,23 @@ class ActionModule(ActionBase):
             return text, candidate, real != candidate
         raise ValueError(f"velero_values_overrides: file {value!r} not found (looked in "
                          f"{', '.join(dict.fromkeys(candidates))})")
+
+
+def _missing_inventory_inputs(args: t.Mapping[str, t.Any]) -> str | None:
+    """What to set in the inventory when tune.yml (``live_facts`` given) lacks an input; None when nothing lacks."""
+    if args.get("live_facts") is None:
+        return None  # not tune.yml: the argument spec names what is missing
+    live = boolean(args["live_facts"], strict=False)
+    if args.get("chart_version") is not None:
+        if not live and all(args.get(key) is not None for key in ("velero_version", "cluster", "data")):
+            return None
+        if live and args.get("velero_version") is not None:
+            return None
+        if live:
+            return ("the Velero version could not be read from the cluster (no velero Deployment with a version "
+                    f"tag in namespace {args.get('namespace') or 'velero'}); set velero_version")
+    return ("set velero_chart_version, and velero_version, velero_cluster and velero_data (or velero_live_facts: "
+            "true to read them from the cluster); see docs/tune-playbook.md")
 
 
 def _vaulted_paths(node: t.Any, path: str = "") -> list[str]:

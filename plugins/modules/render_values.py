@@ -141,6 +141,15 @@ options:
     description: File name of the SVG the report embeds; an empty string leaves the picture out of the report.
     type: str
     default: api-time.svg
+  live_facts:
+    description:
+      - Set by C(playbooks/tune.yml) to C(velero_live_facts), whether O(velero_version), O(cluster) and O(data) come
+        from M(velero_ops.tuning.cluster_facts) rather than from inventory variables.
+      - When set (true or false), a missing input fails with the inventory variables to set (C(velero_chart_version),
+        C(velero_version), C(velero_cluster), C(velero_data)) instead of Ansible's C(missing required arguments); with
+        true and no O(velero_version), it says the version could not be read from the cluster.
+      - Not set, missing inputs are reported by the argument validation.
+    type: bool
   namespace:
     description: Namespace of the release, for the C(helm upgrade -n) command in the values' header and the report.
     type: str

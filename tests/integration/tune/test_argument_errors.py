@@ -24,6 +24,10 @@ def test_argument_errors_and_misspelt_host_variables(tmp_path):
         "prod-eu1": {**GOOD, "velero_cluster": {"namspaces": 30, "objects": 1000, "resource_types": 100}},
         "prod-eu2": {**GOOD, "velero_cluster": {"namespaces": 30, "objects": 1000, "resource_types": "lots"}},
         "prod-eu3": {**GOOD, "velero_value_overrides": {"deployNodeAgent": True}},
+        # The inventory check render_values does for tune.yml (once an assert task per host).
+        "no-chart": {key: value for key, value in GOOD.items() if key != "velero_chart_version"},
+        "no-data": {key: value for key, value in GOOD.items() if key != "velero_data"},
+        "no-version": {key: value for key, value in GOOD.items() if key != "velero_version"},
     }
     inventory = tmp_path / "inventory.yml"
     inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts,
@@ -38,3 +42,10 @@ def test_argument_errors_and_misspelt_host_variables(tmp_path):
     assert ("prod-eu3: host variable velero_value_overrides is not used by velero_ops.tuning; did you mean "
             "velero_values_overrides?") in " ".join(output.split())
     assert (tmp_path / "out" / "prod-eu3" / "values.yaml").exists()  # a warning, not a failure
+    flat = " ".join(output.split())
+    for host in ("no-chart", "no-data", "no-version"):
+        assert (f"{host}: set velero_chart_version, and velero_version, velero_cluster and velero_data (or "
+                "velero_live_facts: true to read them from the cluster); see docs/tune-playbook.md") in flat, host
+        assert not (tmp_path / "out" / host).exists()
+    report = (tmp_path / "out" / "fleet-report.md").read_text()
+    assert "| no-chart | FAILED |" in report
