@@ -17,21 +17,7 @@ from ansible_collections.velero_ops.tuning.plugins.module_utils._kube_errors imp
     KubePaginationError,
     KubeUnavailable,
 )
-
-
-class FakeTime:
-    """A clock that only moves when the client sleeps (so waits are counted, not spent)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+from support.fake_time import FakeTime
 
 
 def _client(kubeconfig_path, **kwargs) -> _kube.KubeClient:

@@ -21,6 +21,7 @@ from ansible_collections.velero_ops.tuning.plugins.module_utils._maintenance_sha
     check_list_page,
     check_object,
 )
+from support.fake_time import FakeTime
 
 HOSTILE = "1h0m0s'; touch /tmp/x; echo '"
 
@@ -190,18 +191,6 @@ def test_a_plain_value_gives_the_familiar_command() -> None:
 
 
 # ------------------------------------------------------------------------------------------ deadline
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def test_retry_waits_end_at_the_deadline() -> None:
