@@ -53,8 +53,8 @@ class EndlessList(KubeAPIError):
 
 
 # A step that ran out of time, whether noticed here or by a client that keeps its own deadline (set_deadline).
-DEADLINE_ERRORS: tuple[type[BaseException], ...] = (DeadlineExceeded,) + tuple(
-    error for error in (getattr(_kube_errors, "KubeDeadlineExceeded", None),) if isinstance(error, type))
+# The runner's own deadline and the client's (its retries and Retry-After waits) end an attempt alike.
+DEADLINE_ERRORS: tuple[type[BaseException], ...] = (DeadlineExceeded, _kube_errors.KubeDeadlineExceeded)
 
 
 class Deadline:
